@@ -1,0 +1,87 @@
+/**
+ * Small cryptographic helpers shared by the core: random handles, hashing for storage,
+ * constant-time comparison, and authenticated encryption for the few values that must be
+ * recoverable (a rotated token's successor, signing keys, `client_secret_jwt` secrets).
+ */
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** Prefixes that make our handles recognisable (secret scanners, logs, support). */
+export const tokenPrefixes = {
+  refreshToken: 'rg_rt_',
+  accessToken: 'rg_at_',
+  clientSecret: 'rg_cs_',
+} as const;
+
+/**
+ * A random handle: `prefix` plus 32 random bytes (256 bits) in base64url.
+ *
+ * @example
+ * ```ts
+ * const refreshToken = randomHandle(tokenPrefixes.refreshToken) // 'rg_rt_...'
+ * ```
+ */
+export function randomHandle(prefix: string): string {
+  return prefix + randomBytes(32).toString('base64url');
+}
+
+/** A random identifier (family ids, `jti`): 16 bytes, base64url. Not a secret. */
+export function randomId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** base64url SHA-256 of a string: how tokens and secrets are stored. */
+export function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
+}
+
+/** Constant-time equality of two strings (false, in constant time for equal lengths, when they differ). */
+export function safeEqual(a: string, b: string): boolean {
+  const ab = Buffer.from(a);
+  const bb = Buffer.from(b);
+  if (ab.length !== bb.length) {
+    // Compare against itself so that the time taken does not depend on where they differ.
+    timingSafeEqual(ab, ab);
+    return false;
+  }
+  return timingSafeEqual(ab, bb);
+}
+
+/** Derives a 32-byte key from input key material and a purpose label (HKDF-SHA256). */
+export function deriveKey(ikm: string | Uint8Array, label: string): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', ikm, new Uint8Array(0), label, 32));
+}
+
+/**
+ * Encrypts `plaintext` with AES-256-GCM under `key`; `aad` binds the ciphertext to its context.
+ * Output: base64url(iv || tag || ciphertext).
+ */
+export function seal(key: Uint8Array, plaintext: string, aad = ''): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(Buffer.from(aad));
+  const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), ct]).toString('base64url');
+}
+
+/** Reverses {@link seal}; throws if the key, `aad` or ciphertext do not match. */
+export function unseal(key: Uint8Array, sealed: string, aad = ''): string {
+  const buf = Buffer.from(sealed, 'base64url');
+  if (buf.length < 28) throw new Error('sealed value too short');
+  const decipher = createDecipheriv('aes-256-gcm', key, buf.subarray(0, 12));
+  decipher.setAAD(Buffer.from(aad));
+  decipher.setAuthTag(buf.subarray(12, 28));
+  return Buffer.concat([decipher.update(buf.subarray(28)), decipher.final()]).toString('utf8');
+}
+
+/**
+ * Seals a rotated token's successor under a key derived from the parent token itself, so
+ * that only someone presenting the parent can recover it (lost-response retry).
+ */
+export function sealSuccessor(parentToken: string, successorToken: string): string {
+  return seal(deriveKey(parentToken, 'refresh-grant successor v1'), successorToken, 'successor');
+}
+
+/** Recovers a successor sealed by {@link sealSuccessor}. */
+export function unsealSuccessor(parentToken: string, sealed: string): string {
+  return unseal(deriveKey(parentToken, 'refresh-grant successor v1'), sealed, 'successor');
+}

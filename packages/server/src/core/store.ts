@@ -1,0 +1,146 @@
+/**
+ * The storage contract. Its operations are what the protocol needs, not tables: an atomic
+ * consume-and-rotate of a refresh token, revoking a whole family, single-use identifiers.
+ * Every backend passes one conformance suite (`test/stores/conformance.ts`).
+ *
+ * The protocol rules live in the core; a store only guarantees atomicity and durability.
+ * {@link Store.useRefreshToken} hands the core a consistent snapshot, asks it to decide,
+ * and applies the decision atomically: of any number of concurrent calls presenting one
+ * token, each sees the state the previous one committed.
+ */
+import type {
+  ClientRecord,
+  GrantRecord,
+  NewRefreshToken,
+  OpaqueAccessTokenRecord,
+  RefreshTokenRecord,
+  SigningKeyRecord,
+} from './types.ts';
+
+/** A consistent view of a presented refresh token, taken under the store's lock. */
+export interface RefreshSnapshot {
+  token: RefreshTokenRecord;
+  grant: GrantRecord;
+  /** The token's successor, when it was rotated (to tell a retry from a reuse). */
+  successor?: RefreshTokenRecord;
+}
+
+/** Why a refresh token is refused; the public answer is always the same `invalid_grant`. */
+export type RefreshRejection =
+  | 'unknown'
+  | 'expired'
+  | 'revoked'
+  | 'foreign_client'
+  | 'reuse'
+  | 'dpop_key_mismatch';
+
+/** What the core decided for a presented refresh token. */
+export type RefreshDecision =
+  /** Refuse. With `revokeFamily`, the store revokes the whole family in the same transaction. */
+  | { action: 'reject'; reason: RefreshRejection; revokeFamily?: boolean }
+  /** Mark the token rotated (keeping `successorSealed`) and insert the successor at generation + 1. */
+  | { action: 'rotate'; successor: NewRefreshToken; successorSealed: string }
+  /** Keep the token (rotation off) and slide its idle expiry to `expiresAt`. */
+  | { action: 'keep'; expiresAt: number }
+  /** Lost-response retry: change nothing; the core unseals the successor from the snapshot. */
+  | { action: 'replay' };
+
+/** What {@link Store.useRefreshToken} returns: the snapshot it decided on and the decision it applied. */
+export interface RefreshUse {
+  snapshot: RefreshSnapshot | undefined;
+  decision: RefreshDecision;
+}
+
+/** Optional abilities a backend may have; the core branches on these, never on a name. */
+export interface StoreCapabilities {
+  /** Several server processes may share this store (single-use and rotation hold across them). */
+  sharedAcrossProcesses: boolean;
+}
+
+/**
+ * The store every backend implements.
+ *
+ * @example
+ * ```ts
+ * const store = await openSqliteStore('./refresh-grant.db')
+ * const client = await store.getClient('app')
+ * ```
+ */
+export interface Store {
+  readonly capabilities: StoreCapabilities;
+
+  // --- clients -----------------------------------------------------------------------
+  /** The client, or undefined. */
+  getClient(clientId: string): Promise<ClientRecord | undefined>;
+  /** Inserts or replaces a client. */
+  saveClient(client: ClientRecord): Promise<void>;
+  /** Every client, ordered by `clientId`. */
+  listClients(): Promise<ClientRecord[]>;
+  /** Removes a client and revokes its grants; true if it existed. */
+  deleteClient(clientId: string, now: number): Promise<boolean>;
+
+  // --- grants and refresh token families ---------------------------------------------
+  /** Creates a grant with its first refresh token (generation 1), atomically. */
+  createGrant(grant: GrantRecord, firstToken: NewRefreshToken): Promise<void>;
+  /** The grant, revoked or not, or undefined. */
+  getGrant(familyId: string): Promise<GrantRecord | undefined>;
+  /** Grants matching every given filter, newest first. */
+  listGrants(filter: { subject?: string; clientId?: string }): Promise<GrantRecord[]>;
+  /**
+   * Revokes a whole family: every refresh token of the grant stops working and its access
+   * tokens introspect as inactive. The grant stays as a tombstone until it expires so that
+   * reuse stays detectable. Returns true if it was active.
+   */
+  revokeGrant(familyId: string, reason: string, now: number): Promise<boolean>;
+  /** Looks a refresh token up by hash with its grant, without changing anything. */
+  findRefreshToken(tokenHash: string): Promise<RefreshSnapshot | undefined>;
+  /**
+   * The atomic consume-and-rotate. Under the store's lock (a transaction with the token's row
+   * locked, or the database's write lock), reads the snapshot for `tokenHash`, calls `decide`
+   * (synchronous, pure) and applies its decision before any other call on the same token can
+   * read. `decide` receives undefined for an unknown token. Contention never surfaces as an
+   * error: a backend retries serialization failures itself.
+   */
+  useRefreshToken(
+    tokenHash: string,
+    decide: (snapshot: RefreshSnapshot | undefined) => RefreshDecision,
+  ): Promise<RefreshUse>;
+
+  // --- single-use identifiers (client assertion `jti`, DPoP proof `jti`) -------------
+  /**
+   * Records `key` in `namespace` until `expiresAt`; true the first time, false on every
+   * later call before it expires. Holds across every process sharing the store.
+   */
+  consumeOnce(namespace: string, key: string, expiresAt: number): Promise<boolean>;
+
+  // --- access tokens -----------------------------------------------------------------
+  /** Stores an opaque access token (by hash). */
+  saveOpaqueAccessToken(token: OpaqueAccessTokenRecord): Promise<void>;
+  /** The opaque access token, or undefined. */
+  findOpaqueAccessToken(tokenHash: string): Promise<OpaqueAccessTokenRecord | undefined>;
+  /** Marks an access token (by `jti`) revoked until `expiresAt`. */
+  revokeAccessToken(jti: string, expiresAt: number): Promise<void>;
+  /** True if the access token with this `jti` was revoked. */
+  isAccessTokenRevoked(jti: string): Promise<boolean>;
+
+  // --- signing keys ------------------------------------------------------------------
+  /** Every stored signing key, oldest first. */
+  listSigningKeys(): Promise<SigningKeyRecord[]>;
+  /**
+   * Adds `key` and, in the same transaction, retires every other key that is not yet
+   * retired, setting `retiredAt` to `key.createdAt` and `removeAfter` to `removeRetiredAfter`.
+   */
+  addSigningKey(key: SigningKeyRecord, removeRetiredAfter: number): Promise<void>;
+
+  // --- maintenance -------------------------------------------------------------------
+  /**
+   * Deletes at most `limit` rows that no rule needs any more: refresh tokens and grants past
+   * their grant's absolute expiry, spent single-use keys and revoked access token marks past
+   * their expiry, opaque access tokens past expiry, signing keys past `removeAfter`.
+   * Returns how many rows it deleted; call again while it returns `limit`.
+   */
+  purgeExpired(now: number, limit: number): Promise<number>;
+
+  /** Closes connections; the store is unusable afterwards. */
+  close(): Promise<void>;
+}
