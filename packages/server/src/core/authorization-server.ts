@@ -1,0 +1,280 @@
+/**
+ * The authorization server as an object: request handling for the HTTP adapters, plus the
+ * programmatic operations an embedding application needs (register clients, issue the first
+ * refresh token after its own login, revoke grants, rotate signing keys). No I/O of its own:
+ * the store, the keys and the remote JWKS resolver are handed in.
+ */
+import type { JWTVerifyGetKey } from 'jose';
+import { endpointsFor, type ServerContext } from './context.ts';
+import { randomHandle, randomId, seal, sha256, tokenPrefixes } from './crypto.ts';
+import { combineSinks, type EventSink } from './events.ts';
+import type { CoreRequest, CoreResponse } from './http-types.ts';
+import { route } from './router.ts';
+import { formatScope, isWellFormedScope, missingFrom, parseScope } from './scope.ts';
+import type { Store } from './store.ts';
+import { buildTokenResponse, type TokenResponse } from './token-response.ts';
+import {
+  clientDefaults,
+  type AccessTokenFormat,
+  type ClientRecord,
+  type GrantRecord,
+  type Jwk,
+  type TokenEndpointAuthMethod,
+} from './types.ts';
+import type { KeyRing } from '../tokens/keyring.ts';
+
+/** What {@link AuthorizationServer} is built from. */
+export interface AuthorizationServerDeps {
+  /** Issuer identifier: an https (or loopback http) URL without query or fragment. */
+  issuer: string;
+  store: Store;
+  keys: KeyRing;
+  kek: Uint8Array;
+  resolveRemoteJwks: (jwksUri: string) => JWTVerifyGetKey;
+  onEvent?: EventSink;
+  /** Seconds since the epoch; injectable for tests. */
+  clock?: () => number;
+}
+
+/** Settings of a client to register; omitted ones take {@link clientDefaults}. */
+export interface RegisterClientInput {
+  clientId?: string;
+  authMethod: TokenEndpointAuthMethod;
+  jwks?: { keys: Jwk[] };
+  jwksUri?: string;
+  scope?: string;
+  resources?: string[];
+  rotation?: boolean;
+  retryWindow?: number;
+  idleTtl?: number;
+  absoluteTtl?: number;
+  accessTokenTtl?: number;
+  accessTokenFormat?: AccessTokenFormat;
+  idTokenTtl?: number;
+}
+
+/** A registered client and, for secret-based methods, its secret (shown once, stored hashed). */
+export interface RegisteredClient {
+  client: ClientRecord;
+  clientSecret?: string;
+}
+
+/** The first grant, as an embedding application issues it after its own login. */
+export interface IssueGrantInput {
+  clientId: string;
+  subject: string;
+  scope: string;
+  resources?: string[];
+  /** When the user authenticated; defaults to now. */
+  authTime?: number;
+  /** Claims the id_tokens of this grant repeat (`acr`, `amr`). */
+  idTokenClaims?: Record<string, unknown>;
+  /** RFC 9449: bind the family to this DPoP key thumbprint. */
+  dpopJkt?: string;
+}
+
+/** The result of {@link AuthorizationServer.issueGrant}. */
+export interface IssuedGrant {
+  familyId: string;
+  /** The section 5.1 token response, in wire names. */
+  tokens: TokenResponse;
+}
+
+/**
+ * An authorization server whose token endpoint implements the refresh token grant.
+ *
+ * @example
+ * ```ts
+ * const server = await createAuthorizationServer({ issuer: 'http://127.0.0.1:8080', store })
+ * const { clientSecret } = await server.registerClient({ clientId: 'app', authMethod: 'client_secret_basic' })
+ * const { tokens } = await server.issueGrant({ clientId: 'app', subject: 'alice', scope: 'openid offline_access' })
+ * http.createServer(createNodeHandler(server)).listen(8080)
+ * ```
+ */
+export class AuthorizationServer {
+  readonly issuer: string;
+  readonly store: Store;
+  readonly keys: KeyRing;
+  /** The issuer's path ('' at the root): where the endpoints are mounted. */
+  readonly basePath: string;
+  readonly #ctx: ServerContext;
+  readonly #sinks: EventSink[] = [];
+
+  constructor(deps: AuthorizationServerDeps) {
+    const issuer = normalizeIssuer(deps.issuer);
+    this.issuer = issuer;
+    this.store = deps.store;
+    this.keys = deps.keys;
+    this.basePath = new URL(issuer).pathname.replace(/\/$/, '');
+    const clock = deps.clock ?? (() => Math.floor(Date.now() / 1000));
+    const sinks = this.#sinks;
+    if (deps.onEvent) sinks.push(deps.onEvent);
+    const emit = (event: Parameters<EventSink>[0]) => combineSinks(sinks)(event);
+    this.#ctx = {
+      issuer,
+      endpoints: endpointsFor(issuer),
+      store: deps.store,
+      keys: deps.keys,
+      kek: deps.kek,
+      resolveRemoteJwks: deps.resolveRemoteJwks,
+      emit,
+      now: clock,
+    };
+  }
+
+  /** Endpoint URLs. */
+  get endpoints(): ServerContext['endpoints'] {
+    return this.#ctx.endpoints;
+  }
+
+  /** Adds an event listener (structured events, never tokens). */
+  onEvent(sink: EventSink): void {
+    this.#sinks.push(sink);
+  }
+
+  /** Answers a request addressed to a path relative to {@link basePath}. Never throws. */
+  handle(request: CoreRequest): Promise<CoreResponse> {
+    return route(this.#ctx, request);
+  }
+
+  /**
+   * Registers (or replaces) a client. Secrets are generated here with 256 bits of entropy and
+   * returned once; only their hash is stored (`client_secret_jwt`: sealed under the KEK).
+   */
+  async registerClient(input: RegisterClientInput): Promise<RegisteredClient> {
+    const client: ClientRecord = {
+      clientId: input.clientId ?? randomId(),
+      authMethod: input.authMethod,
+      scope: input.scope ?? '',
+      resources: input.resources ?? [],
+      rotation: input.rotation ?? clientDefaults.rotation,
+      retryWindow: input.retryWindow ?? clientDefaults.retryWindow,
+      idleTtl: input.idleTtl ?? clientDefaults.idleTtl,
+      absoluteTtl: input.absoluteTtl ?? clientDefaults.absoluteTtl,
+      accessTokenTtl: input.accessTokenTtl ?? clientDefaults.accessTokenTtl,
+      accessTokenFormat: input.accessTokenFormat ?? clientDefaults.accessTokenFormat,
+      idTokenTtl: input.idTokenTtl ?? clientDefaults.idTokenTtl,
+      createdAt: this.#ctx.now(),
+    };
+    validateClient(client, input);
+    let clientSecret: string | undefined;
+    if (client.authMethod === 'client_secret_basic' || client.authMethod === 'client_secret_post') {
+      clientSecret = randomHandle(tokenPrefixes.clientSecret);
+      client.secretHash = sha256(clientSecret);
+    } else if (client.authMethod === 'client_secret_jwt') {
+      clientSecret = randomHandle(tokenPrefixes.clientSecret);
+      client.secretSealed = seal(this.#ctx.kek, clientSecret, `client-secret:${client.clientId}`);
+    } else if (client.authMethod === 'private_key_jwt') {
+      if (input.jwks) client.jwks = input.jwks;
+      if (input.jwksUri) client.jwksUri = input.jwksUri;
+    }
+    await this.store.saveClient(client);
+    return clientSecret === undefined ? { client } : { client, clientSecret };
+  }
+
+  /**
+   * Issues a first grant for a subject (after the application's own login, or from the CLI):
+   * an access token, an id_token for `openid`, and a refresh token unless the scope has
+   * `openid` without `offline_access` (OIDC Core section 11).
+   */
+  async issueGrant(input: IssueGrantInput): Promise<IssuedGrant> {
+    const ctx = this.#ctx;
+    const client = await this.store.getClient(input.clientId);
+    if (!client) throw new TypeError(`unknown client ${input.clientId}`);
+    if (!input.subject) throw new TypeError('subject is required');
+    const scope = parseScope(input.scope);
+    if (input.scope !== '' && !isWellFormedScope(input.scope)) throw new TypeError('scope is malformed');
+    const resources = input.resources ?? [];
+    if (client.scope !== '' && missingFrom(scope, parseScope(client.scope)).length > 0) {
+      throw new TypeError(`scope not allowed for client ${client.clientId}: ${missingFrom(scope, parseScope(client.scope)).join(' ')}`);
+    }
+    if (client.resources.length > 0 && missingFrom(resources, client.resources).length > 0) {
+      throw new TypeError(`resource not allowed for client ${client.clientId}`);
+    }
+    const now = ctx.now();
+    const grant: GrantRecord = {
+      familyId: randomId(),
+      clientId: client.clientId,
+      subject: input.subject,
+      scope: formatScope(scope),
+      resources,
+      authTime: input.authTime ?? now,
+      createdAt: now,
+      expiresAt: now + client.absoluteTtl,
+    };
+    if (input.idTokenClaims) grant.idTokenClaims = input.idTokenClaims;
+    if (input.dpopJkt) grant.dpopJkt = input.dpopJkt;
+    // OIDC Core section 11: with openid, a refresh token only when offline_access was granted.
+    const issuesRefreshToken = !scope.includes('openid') || scope.includes('offline_access');
+    const refreshToken = randomHandle(tokenPrefixes.refreshToken);
+    await this.store.createGrant(grant, {
+      tokenHash: sha256(refreshToken),
+      expiresAt: Math.min(now + client.idleTtl, grant.expiresAt),
+    });
+    ctx.emit({ type: 'grant.issued', at: now, clientId: client.clientId, familyId: grant.familyId, generation: 1, subject: grant.subject });
+    const tokens = await buildTokenResponse(ctx, {
+      client,
+      grant,
+      scope: grant.scope,
+      audience: resources.length > 0 ? resources : [this.issuer],
+      refreshToken: issuesRefreshToken ? refreshToken : undefined,
+      dpopJkt: input.dpopJkt,
+      now,
+    });
+    return { familyId: grant.familyId, tokens };
+  }
+
+  /** Revokes a grant's whole family; true if it was active. */
+  async revokeGrant(familyId: string, reason = 'admin'): Promise<boolean> {
+    const now = this.#ctx.now();
+    const revoked = await this.store.revokeGrant(familyId, reason, now);
+    if (revoked) this.#ctx.emit({ type: 'grant.revoked', at: now, familyId, reason });
+    return revoked;
+  }
+
+  /**
+   * Adds a new signing key without downtime; the previous one stays published until every
+   * token it may have signed has expired.
+   */
+  async rotateKeys(): Promise<{ kid: string }> {
+    const now = this.#ctx.now();
+    const longest = await longestTokenLifetime(this.store);
+    const record = await this.keys.rotate({ now, removeRetiredAfter: now + longest });
+    return { kid: record.kid };
+  }
+}
+
+/** The longest access token or id_token lifetime of any client (what a retired key may have signed). */
+export async function longestTokenLifetime(store: Store): Promise<number> {
+  let longest = Math.max(clientDefaults.accessTokenTtl, clientDefaults.idTokenTtl);
+  for (const c of await store.listClients()) longest = Math.max(longest, c.accessTokenTtl, c.idTokenTtl);
+  return longest;
+}
+
+function validateClient(client: ClientRecord, input: RegisterClientInput): void {
+  if (!/^[\x21-\x7E]{1,200}$/.test(client.clientId)) throw new TypeError('client_id must be 1-200 visible ASCII characters');
+  if (client.authMethod === 'private_key_jwt' && !input.jwks && !input.jwksUri) {
+    throw new TypeError('private_key_jwt needs jwks or jwksUri');
+  }
+  if (input.jwksUri && !/^https?:\/\//.test(input.jwksUri)) throw new TypeError('jwksUri must be an http(s) URL');
+  for (const [name, value] of Object.entries({ retryWindow: client.retryWindow })) {
+    if (!Number.isInteger(value) || value < 0) throw new TypeError(`${name} must be a whole number of seconds >= 0`);
+  }
+  for (const [name, value] of Object.entries({
+    idleTtl: client.idleTtl,
+    absoluteTtl: client.absoluteTtl,
+    accessTokenTtl: client.accessTokenTtl,
+    idTokenTtl: client.idTokenTtl,
+  })) {
+    if (!Number.isInteger(value) || value <= 0) throw new TypeError(`${name} must be a whole number of seconds > 0`);
+  }
+  if (client.scope !== '' && !isWellFormedScope(client.scope)) throw new TypeError('scope is malformed');
+}
+
+/** Checks and normalises the issuer (no trailing slash, no query or fragment). */
+export function normalizeIssuer(issuer: string): string {
+  const url = new URL(issuer);
+  if (url.search || url.hash) throw new TypeError('issuer must not have a query or fragment');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError('issuer must be an http(s) URL');
+  return url.href.replace(/\/$/, '');
+}

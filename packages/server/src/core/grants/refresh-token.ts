@@ -1,0 +1,216 @@
+/**
+ * The refresh token grant (RFC 6749 section 6), read top to bottom like the RFC's checklist:
+ * required parameters, the token's validity for this client, scope and resource narrowing,
+ * then the atomic rotation, and the new tokens.
+ *
+ * Rotation (RFC 9700 section 4.14.2) is one decision taken under the store's lock
+ * ({@link decideRefresh}): of any number of concurrent requests presenting one token, exactly
+ * one rotates it; the others, and a client whose response was lost, get the same successor
+ * while the retry window is open and the successor unused; anything later is reuse, which
+ * revokes the whole family.
+ */
+import { OAuthError } from '../errors.ts';
+import { requireParam } from '../form.ts';
+import { formatScope, missingFrom, parseScope } from '../scope.ts';
+import { randomHandle, sealSuccessor, sha256, tokenPrefixes, unsealSuccessor } from '../crypto.ts';
+import type { ServerContext } from '../context.ts';
+import type { RefreshDecision, RefreshRejection, RefreshSnapshot } from '../store.ts';
+import type { ClientRecord, GrantRecord } from '../types.ts';
+import { buildTokenResponse, type TokenResponse } from '../token-response.ts';
+
+/** The grant type this module handles. */
+export const grantType = 'refresh_token';
+
+/** The one public description for every refused refresh token: the reason is private. */
+export const invalidRefreshToken = 'The refresh token is invalid, expired or revoked.';
+
+/** What the refresh grant needs from the request. */
+export interface RefreshTokenRequest {
+  client: ClientRecord;
+  params: URLSearchParams;
+  /** RFC 9449: thumbprint of the DPoP proof's key, when a valid proof was presented. */
+  dpopJkt?: string;
+}
+
+/** What {@link decideRefresh} needs besides the snapshot. */
+export interface RefreshRules {
+  client: ClientRecord;
+  now: number;
+  requestedScope: string[];
+  requestedResources: string[];
+  dpopJkt?: string;
+  /** Successor to insert if the decision is to rotate. */
+  successor: { token: string; tokenHash: string; sealed: string };
+}
+
+/**
+ * Handles `grant_type=refresh_token`.
+ *
+ * @example
+ * ```ts
+ * const response = await refreshTokenGrant(ctx, { client, params })
+ * ```
+ */
+export async function refreshTokenGrant(ctx: ServerContext, req: RefreshTokenRequest): Promise<TokenResponse> {
+  const { client, params } = req;
+  // RFC 6749 section 6: refresh_token is REQUIRED.
+  const presented = requireParam(params, 'refresh_token');
+  const requestedScope = parseScope(params.get('scope'));
+  const requestedResources = params.getAll('resource');
+  for (const resource of requestedResources) assertResourceIndicator(resource);
+
+  const now = ctx.now();
+  const successorToken = randomHandle(tokenPrefixes.refreshToken);
+  const rules: RefreshRules = {
+    client,
+    now,
+    requestedScope,
+    requestedResources,
+    dpopJkt: req.dpopJkt,
+    successor: { token: successorToken, tokenHash: sha256(successorToken), sealed: sealSuccessor(presented, successorToken) },
+  };
+  const { snapshot, decision } = await ctx.store.useRefreshToken(sha256(presented), (s) => decideRefresh(s, rules));
+
+  if (decision.action === 'reject') {
+    reportRejection(ctx, client, snapshot, decision);
+    throw new OAuthError('invalid_grant', invalidRefreshToken, { detail: decision.reason });
+  }
+  const grant = snapshot!.grant;
+  let refreshToken: string;
+  let generation = snapshot!.token.generation;
+  if (decision.action === 'rotate') {
+    refreshToken = successorToken;
+    generation += 1;
+    ctx.emit({ type: 'refresh_token.rotated', at: now, clientId: client.clientId, familyId: grant.familyId, generation, subject: grant.subject });
+  } else if (decision.action === 'replay') {
+    refreshToken = unsealSuccessor(presented, snapshot!.token.successorSealed!);
+    generation += 1;
+    ctx.emit({ type: 'refresh_token.replayed', at: now, clientId: client.clientId, familyId: grant.familyId, generation, subject: grant.subject });
+  } else {
+    refreshToken = presented;
+    ctx.emit({ type: 'refresh_token.used', at: now, clientId: client.clientId, familyId: grant.familyId, generation, subject: grant.subject });
+  }
+
+  return buildTokenResponse(ctx, {
+    client,
+    grant,
+    scope: requestedScope.length > 0 ? formatScope(requestedScope) : grant.scope,
+    audience: audienceFor(ctx, grant, requestedResources),
+    refreshToken,
+    dpopJkt: req.dpopJkt,
+    now,
+  });
+}
+
+/**
+ * The decision for a presented refresh token, taken under the store's lock. Pure: it reads
+ * the snapshot and the rules and returns what the store must apply, or throws an
+ * {@link OAuthError} (`invalid_scope`, `invalid_target`) to change nothing.
+ */
+export function decideRefresh(snapshot: RefreshSnapshot | undefined, rules: RefreshRules): RefreshDecision {
+  const { client, now } = rules;
+  if (!snapshot) return reject('unknown');
+  const { token, grant, successor } = snapshot;
+  // RFC 6749 section 6: the refresh token MUST have been issued to the authenticated client.
+  if (grant.clientId !== client.clientId) return reject('foreign_client');
+  if (grant.revokedAt !== undefined) return reject('revoked');
+  if (grant.expiresAt <= now) return reject('expired');
+
+  if (token.state === 'rotated') {
+    // Lost-response retry: the same client presents the token it just rotated, within the
+    // window, while the successor is unused: answer with the same successor, fork nothing.
+    const withinWindow = client.retryWindow > 0 && token.rotatedAt !== undefined && now - token.rotatedAt <= client.retryWindow;
+    const successorUnused = successor !== undefined && successor.state === 'active' && successor.expiresAt > now;
+    if (withinWindow && successorUnused && token.successorSealed !== undefined && sameKey(grant, rules)) {
+      checkNarrowing(grant, rules);
+      return { action: 'replay' };
+    }
+    // RFC 9700 section 4.14.2: an invalidated refresh token presented again means one of the
+    // two parties holding it is an attacker: revoke the whole family.
+    return { action: 'reject', reason: 'reuse', revokeFamily: true };
+  }
+
+  if (token.expiresAt <= now) return reject('expired');
+  // RFC 9449 section 5: a refresh token bound to a DPoP key is only usable with a proof by that key.
+  if (!sameKey(grant, rules)) return reject('dpop_key_mismatch');
+  checkNarrowing(grant, rules);
+
+  const expiresAt = Math.min(now + client.idleTtl, grant.expiresAt);
+  if (!mustRotate(client, grant)) return { action: 'keep', expiresAt };
+  return {
+    action: 'rotate',
+    successor: { tokenHash: rules.successor.tokenHash, expiresAt },
+    successorSealed: rules.successor.sealed,
+  };
+}
+
+/**
+ * RFC 9700 section 4.14.2: refresh tokens of public clients MUST be sender-constrained or
+ * rotated, so rotation cannot be turned off for a public client whose family is not DPoP-bound.
+ */
+export function mustRotate(client: ClientRecord, grant: GrantRecord): boolean {
+  return client.rotation || (client.authMethod === 'none' && grant.dpopJkt === undefined);
+}
+
+function reject(reason: RefreshRejection): RefreshDecision {
+  return { action: 'reject', reason };
+}
+
+function sameKey(grant: GrantRecord, rules: RefreshRules): boolean {
+  return grant.dpopJkt === undefined || grant.dpopJkt === rules.dpopJkt;
+}
+
+/** Scope and resources may only narrow what the grant holds; never a silent intersection. */
+function checkNarrowing(grant: GrantRecord, rules: RefreshRules): void {
+  // RFC 6749 section 6: the requested scope MUST NOT include any scope not originally granted.
+  const extraScope = missingFrom(rules.requestedScope, parseScope(grant.scope));
+  if (extraScope.length > 0) {
+    throw new OAuthError('invalid_scope', 'The requested scope exceeds the scope granted.', {
+      detail: `not granted: ${extraScope.join(' ')}`,
+    });
+  }
+  // RFC 8707 section 2.2: a resource the grant does not cover is invalid_target.
+  const extraResources = missingFrom(rules.requestedResources, grant.resources);
+  if (extraResources.length > 0) {
+    throw new OAuthError('invalid_target', 'A requested resource is not part of the grant.', {
+      detail: `not granted: ${extraResources.join(' ')}`,
+    });
+  }
+}
+
+/** RFC 8707 section 2: a resource indicator is an absolute URI without a fragment. */
+function assertResourceIndicator(resource: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(resource);
+  } catch {
+    url = undefined;
+  }
+  if (!url || url.hash !== '' || resource.includes('#')) {
+    throw new OAuthError('invalid_target', 'A resource must be an absolute URI without a fragment.');
+  }
+}
+
+/** The access token's audience: the requested resources, else the grant's, else the issuer. */
+function audienceFor(ctx: ServerContext, grant: GrantRecord, requested: string[]): string[] {
+  if (requested.length > 0) return requested;
+  if (grant.resources.length > 0) return grant.resources;
+  return [ctx.issuer];
+}
+
+function reportRejection(
+  ctx: ServerContext,
+  client: ClientRecord,
+  snapshot: RefreshSnapshot | undefined,
+  decision: Extract<RefreshDecision, { action: 'reject' }>,
+): void {
+  const at = ctx.now();
+  const familyId = snapshot?.grant.familyId;
+  const generation = snapshot?.token.generation;
+  if (decision.reason === 'reuse') {
+    ctx.emit({ type: 'refresh_token.reuse_detected', at, clientId: client.clientId, familyId, generation, reason: 'reuse', error: 'invalid_grant' });
+    ctx.emit({ type: 'grant.revoked', at, clientId: client.clientId, familyId, reason: 'reuse' });
+    return;
+  }
+  ctx.emit({ type: 'refresh_token.rejected', at, clientId: client.clientId, familyId, generation, reason: decision.reason, error: 'invalid_grant' });
+}

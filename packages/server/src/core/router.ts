@@ -1,0 +1,58 @@
+/**
+ * Routes a {@link CoreRequest} to its endpoint and turns every failure into a section 5.2
+ * error response. Nothing thrown escapes: unexpected errors become `server_error`.
+ */
+import type { ServerContext } from './context.ts';
+import { OAuthError, toOAuthError } from './errors.ts';
+import { errorResponse, jsonResponse, type CoreRequest, type CoreResponse } from './http-types.ts';
+import { introspectionEndpoint } from './introspection-endpoint.ts';
+import { serverMetadata } from './metadata.ts';
+import { revocationEndpoint } from './revocation-endpoint.ts';
+import { tokenEndpoint } from './token-endpoint.ts';
+
+type Route = { method: 'GET' | 'POST'; handle: (ctx: ServerContext, req: CoreRequest) => Promise<CoreResponse> };
+
+const metadataRoute: Route = { method: 'GET', handle: async (ctx) => jsonResponse(200, serverMetadata(ctx), { 'cache-control': 'public, max-age=300' }) };
+
+const routes: Record<string, Route> = {
+  '/token': { method: 'POST', handle: tokenEndpoint },
+  '/revoke': { method: 'POST', handle: revocationEndpoint },
+  '/introspect': { method: 'POST', handle: introspectionEndpoint },
+  '/jwks': {
+    method: 'GET',
+    handle: async (ctx) => jsonResponse(200, ctx.keys.jwks(), { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300' }),
+  },
+  '/.well-known/oauth-authorization-server': metadataRoute,
+  '/.well-known/openid-configuration': metadataRoute,
+};
+
+/**
+ * Answers one request. `req.path` is relative to the issuer's path.
+ *
+ * @example
+ * ```ts
+ * const res = await route(ctx, { method: 'GET', path: '/jwks', url, headers: {}, body: '' })
+ * ```
+ */
+export async function route(ctx: ServerContext, req: CoreRequest): Promise<CoreResponse> {
+  const found = Object.hasOwn(routes, req.path) ? routes[req.path] : undefined;
+  if (!found) return jsonResponse(404, { error: 'not_found', error_description: 'No such endpoint.' });
+  const method = req.method.toUpperCase();
+  const allowed = found.method === 'GET' ? 'GET, HEAD' : 'POST';
+  if (method !== found.method && !(found.method === 'GET' && method === 'HEAD')) {
+    return errorResponse(new OAuthError('invalid_request', `Use ${found.method} at this endpoint.`, { status: 405, headers: { allow: allowed } }));
+  }
+  try {
+    return await found.handle(ctx, req);
+  } catch (err) {
+    const oauthError = toOAuthError(err);
+    ctx.emit({
+      type: oauthError.error === 'invalid_client' ? 'client_auth.failed' : 'request.failed',
+      at: ctx.now(),
+      error: oauthError.error,
+      detail: oauthError.detail ?? oauthError.description,
+      reason: req.path,
+    });
+    return errorResponse(oauthError);
+  }
+}

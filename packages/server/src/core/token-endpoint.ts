@@ -1,0 +1,55 @@
+/**
+ * The token endpoint (RFC 6749 section 3.2) as a short list of named steps: parse the form,
+ * reject duplicate parameters, authenticate the client, dispatch by `grant_type`.
+ */
+import type { ServerContext } from './context.ts';
+import { authenticateClient } from './client-auth.ts';
+import { OAuthError } from './errors.ts';
+import { parseForm, requireParam } from './form.ts';
+import { jsonResponse, type CoreRequest, type CoreResponse } from './http-types.ts';
+import * as refreshToken from './grants/refresh-token.ts';
+import type { TokenResponse } from './token-response.ts';
+import type { ClientRecord } from './types.ts';
+
+/** What a grant module receives. */
+export interface GrantRequest {
+  client: ClientRecord;
+  params: URLSearchParams;
+  request: CoreRequest;
+}
+
+/** A grant type handler: one module per grant type. */
+export type GrantHandler = (ctx: ServerContext, req: GrantRequest) => Promise<TokenResponse>;
+
+/** The grant types this endpoint dispatches to. An authorization-code module plugs in here. */
+export const grantHandlers: Readonly<Record<string, GrantHandler>> = {
+  [refreshToken.grantType]: (ctx, req) => refreshToken.refreshTokenGrant(ctx, { client: req.client, params: req.params }),
+};
+
+/**
+ * Handles a POST to the token endpoint; throws {@link OAuthError} for every refusal.
+ *
+ * @example
+ * ```ts
+ * const response = await tokenEndpoint(ctx, { method: 'POST', path: '/token', url, headers, body })
+ * ```
+ */
+export async function tokenEndpoint(ctx: ServerContext, request: CoreRequest): Promise<CoreResponse> {
+  const params = parseForm(request);
+  const grantType = requireParam(params, 'grant_type');
+  const { client } = await authenticateClient(
+    {
+      authorization: request.headers.authorization,
+      params,
+      audiences: [ctx.issuer, ctx.endpoints.token],
+      now: ctx.now(),
+    },
+    { store: ctx.store, kek: ctx.kek, resolveRemoteJwks: ctx.resolveRemoteJwks },
+  );
+  // RFC 6749 section 5.2: a grant type the server does not support is unsupported_grant_type.
+  const handler = Object.hasOwn(grantHandlers, grantType) ? grantHandlers[grantType] : undefined;
+  if (!handler) {
+    throw new OAuthError('unsupported_grant_type', 'The grant type is not supported.', { detail: grantType });
+  }
+  return jsonResponse(200, await handler(ctx, { client, params, request }));
+}

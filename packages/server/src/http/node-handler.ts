@@ -1,0 +1,84 @@
+/**
+ * The `node:http` adapter: the fast path. Reads the body with a size limit, hands a
+ * {@link CoreRequest} to the server and writes the {@link CoreResponse} back.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuthorizationServer } from '../core/authorization-server.ts';
+import { jsonResponse, maxBodyBytes, tooLargeResponse, type CoreResponse } from '../core/http-types.ts';
+import { corePath } from './paths.ts';
+
+/** Options of {@link createNodeHandler}. */
+export interface NodeHandlerOptions {
+  /** Path the server is mounted at; defaults to the issuer's path. Use '' when a framework already stripped it. */
+  basePath?: string;
+  /** Called for requests outside the server's paths (e.g. Express `next`); default: 404. */
+  notFound?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/**
+ * A `(req, res)` listener for `node:http`, Express or Fastify's raw mode.
+ *
+ * @example
+ * ```ts
+ * http.createServer(createNodeHandler(server)).listen(8080)
+ * ```
+ */
+export function createNodeHandler(server: AuthorizationServer, options: NodeHandlerOptions = {}) {
+  const basePath = options.basePath ?? server.basePath;
+  const origin = new URL(server.issuer).origin;
+  return function handle(req: IncomingMessage, res: ServerResponse): void {
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const pathname = q === -1 ? rawUrl : rawUrl.slice(0, q);
+    const path = corePath(pathname, basePath);
+    if (path === undefined) {
+      if (options.notFound) return options.notFound(req, res);
+      return send(res, jsonResponse(404, { error: 'not_found', error_description: 'No such endpoint.' }), false);
+    }
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > maxBodyBytes) return rejectTooLarge(req, res);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let aborted = false;
+    req.on('data', (chunk: Buffer) => {
+      if (aborted) return;
+      size += chunk.length;
+      if (size > maxBodyBytes) {
+        aborted = true;
+        return rejectTooLarge(req, res);
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', () => res.destroy());
+    req.on('end', () => {
+      if (aborted) return;
+      const body = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8');
+      server
+        .handle({
+          method: req.method ?? 'GET',
+          path,
+          url: origin + pathname,
+          headers: req.headers as Record<string, string | undefined>,
+          body,
+        })
+        .then(
+          (response) => send(res, response, req.method === 'HEAD'),
+          () => send(res, jsonResponse(500, { error: 'server_error', error_description: 'The server encountered an unexpected condition.' }), false),
+        );
+    });
+  };
+}
+
+function rejectTooLarge(req: IncomingMessage, res: ServerResponse): void {
+  const response = tooLargeResponse();
+  response.headers.connection = 'close';
+  send(res, response, false);
+  // Stop reading what is left of the body; the connection closes after the answer.
+  req.resume();
+}
+
+function send(res: ServerResponse, response: CoreResponse, head: boolean): void {
+  if (res.headersSent) return;
+  res.writeHead(response.status, response.headers);
+  res.end(head ? undefined : response.body);
+}

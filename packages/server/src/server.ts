@@ -1,0 +1,53 @@
+/**
+ * The composition root: builds an {@link AuthorizationServer} from a store and settings,
+ * wiring the pieces that do I/O (remote JWKS fetching, the KEK file, the log).
+ */
+import { AuthorizationServer } from './core/authorization-server.ts';
+import { jsonLineSink, type EventSink } from './core/events.ts';
+import type { Store } from './core/store.ts';
+import type { SigningAlg } from './core/types.ts';
+import { createRemoteJwksResolver } from './jwks-resolver.ts';
+import { loadKek, type KekSource } from './kek.ts';
+import { KeyRing } from './tokens/keyring.ts';
+
+/** Settings of {@link createAuthorizationServer}. */
+export interface AuthorizationServerOptions {
+  issuer: string;
+  store: Store;
+  /** The key-encryption key itself, or where to load it from. */
+  kek: Uint8Array | KekSource;
+  /** Algorithm of the first signing key (default ES256). */
+  signingAlg?: SigningAlg;
+  /** Lifecycle events; by default one JSON line per event on stderr. `false` silences the log. */
+  log?: EventSink | false;
+  onEvent?: EventSink;
+  /** Seconds since the epoch; for tests. */
+  clock?: () => number;
+}
+
+/**
+ * Creates an authorization server over a store.
+ *
+ * @example
+ * ```ts
+ * const store = await openSqliteStore('./refresh-grant.db')
+ * const server = await createAuthorizationServer({ issuer: 'http://127.0.0.1:8080', store, kek: { file: './refresh-grant.db.kek' } })
+ * http.createServer(createNodeHandler(server)).listen(8080)
+ * ```
+ */
+export async function createAuthorizationServer(options: AuthorizationServerOptions): Promise<AuthorizationServer> {
+  const kek = options.kek instanceof Uint8Array ? options.kek : loadKek(options.kek);
+  const keys = await KeyRing.load(options.store, kek, { alg: options.signingAlg ?? 'ES256' });
+  const log = options.log === undefined ? jsonLineSink((line) => process.stderr.write(line)) : options.log || undefined;
+  const server = new AuthorizationServer({
+    issuer: options.issuer,
+    store: options.store,
+    keys,
+    kek,
+    resolveRemoteJwks: createRemoteJwksResolver(),
+    onEvent: options.onEvent,
+    clock: options.clock,
+  });
+  if (log) server.onEvent(log);
+  return server;
+}

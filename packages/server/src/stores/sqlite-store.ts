@@ -1,0 +1,552 @@
+/**
+ * The embedded store: one SQLite file through Node's built-in `node:sqlite`, in WAL mode, that
+ * the server and the CLI (or several server processes on one machine) can use at once.
+ *
+ * Every write runs in `BEGIN IMMEDIATE`, which takes the database's write lock up front, so
+ * the consume-and-rotate of a refresh token and single-use identifiers hold across processes.
+ * Calls are synchronous underneath and never await inside a transaction, so concurrent calls
+ * in one process serialize without interleaving.
+ */
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import type {
+  RefreshDecision,
+  RefreshSnapshot,
+  RefreshUse,
+  Store,
+  StoreCapabilities,
+} from '../core/store.ts';
+import type {
+  AccessTokenFormat,
+  ClientRecord,
+  GrantRecord,
+  Jwk,
+  NewRefreshToken,
+  OpaqueAccessTokenRecord,
+  RefreshTokenRecord,
+  RefreshTokenState,
+  SigningAlg,
+  SigningKeyRecord,
+  TokenEndpointAuthMethod,
+} from '../core/types.ts';
+import { migrate } from './sqlite-schema.ts';
+
+/** Options of {@link openSqliteStore}. */
+export interface SqliteStoreOptions {
+  /**
+   * SQLite `synchronous` in WAL mode. `'normal'` (default): a committed transaction survives
+   * the process being killed (even `kill -9`), but the last few may be lost on power loss or
+   * an OS crash. `'full'`: the WAL is fsynced on every commit, so commits also survive power
+   * loss, at the cost of one fsync per write.
+   */
+  synchronous?: 'normal' | 'full';
+  /** How long a call waits for another connection's write lock, in ms (default 5000). */
+  busyTimeoutMs?: number;
+}
+
+type Row = Record<string, SQLInputValue>;
+
+const clientColumns =
+  'client_id, auth_method, secret_hash, secret_sealed, jwks, jwks_uri, scope, resources, rotation, ' +
+  'retry_window, idle_ttl, absolute_ttl, access_token_ttl, access_token_format, id_token_ttl, created_at';
+const grantColumnList = [
+  'family_id', 'client_id', 'subject', 'scope', 'resources', 'auth_time', 'id_token_claims', 'dpop_jkt',
+  'created_at', 'expires_at', 'revoked_at', 'revoked_reason',
+];
+const tokenColumnList = [
+  'token_hash', 'family_id', 'generation', 'created_at', 'expires_at', 'state', 'rotated_at',
+  'successor_hash', 'successor_sealed',
+];
+const grantColumns = grantColumnList.join(', ');
+const opaqueColumns =
+  'token_hash, jti, family_id, client_id, subject, scope, audience, issued_at, expires_at, jkt';
+const keyColumns = 'kid, alg, public_jwk, private_sealed, created_at, retired_at, remove_after';
+
+/** Token + grant + successor in one statement, so the three are one consistent read. */
+const snapshotSql =
+  'SELECT ' +
+  [
+    ...tokenColumnList.map((c) => `t.${c} AS t_${c}`),
+    ...grantColumnList.map((c) => `g.${c} AS g_${c}`),
+    ...tokenColumnList.map((c) => `s.${c} AS s_${c}`),
+  ].join(', ') +
+  ' FROM refresh_tokens t JOIN grants g ON g.family_id = t.family_id' +
+  ' LEFT JOIN refresh_tokens s ON s.token_hash = t.successor_hash WHERE t.token_hash = ?';
+
+const sqliteBusy = 5;
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { errcode?: unknown } | null)?.errcode;
+  return typeof code === 'number' && (code & 0xff) === sqliteBusy;
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Optional field to column: absent becomes NULL. */
+function opt(value: string | number | undefined): string | number | null {
+  return value === undefined ? null : value;
+}
+
+function optJson(value: unknown): string | null {
+  return value === undefined ? null : JSON.stringify(value);
+}
+
+/** Sets `target[key]` only when the column is not NULL, so optional fields come back absent. */
+function put<T extends object, K extends keyof T>(target: T, key: K, value: SQLInputValue | undefined): void {
+  if (value !== null && value !== undefined) target[key] = value as T[K];
+}
+
+function toClient(r: Row): ClientRecord {
+  const client: ClientRecord = {
+    clientId: r.client_id as string,
+    authMethod: r.auth_method as TokenEndpointAuthMethod,
+    scope: r.scope as string,
+    resources: JSON.parse(r.resources as string) as string[],
+    rotation: r.rotation === 1,
+    retryWindow: r.retry_window as number,
+    idleTtl: r.idle_ttl as number,
+    absoluteTtl: r.absolute_ttl as number,
+    accessTokenTtl: r.access_token_ttl as number,
+    accessTokenFormat: r.access_token_format as AccessTokenFormat,
+    idTokenTtl: r.id_token_ttl as number,
+    createdAt: r.created_at as number,
+  };
+  put(client, 'secretHash', r.secret_hash);
+  put(client, 'secretSealed', r.secret_sealed);
+  if (r.jwks !== null) client.jwks = JSON.parse(r.jwks as string) as { keys: Jwk[] };
+  put(client, 'jwksUri', r.jwks_uri);
+  return client;
+}
+
+function toGrant(r: Row, p = ''): GrantRecord {
+  const grant: GrantRecord = {
+    familyId: r[`${p}family_id`] as string,
+    clientId: r[`${p}client_id`] as string,
+    subject: r[`${p}subject`] as string,
+    scope: r[`${p}scope`] as string,
+    resources: JSON.parse(r[`${p}resources`] as string) as string[],
+    authTime: r[`${p}auth_time`] as number,
+    createdAt: r[`${p}created_at`] as number,
+    expiresAt: r[`${p}expires_at`] as number,
+  };
+  const claims = r[`${p}id_token_claims`];
+  if (claims !== null) grant.idTokenClaims = JSON.parse(claims as string) as Record<string, unknown>;
+  put(grant, 'dpopJkt', r[`${p}dpop_jkt`]);
+  put(grant, 'revokedAt', r[`${p}revoked_at`]);
+  put(grant, 'revokedReason', r[`${p}revoked_reason`]);
+  return grant;
+}
+
+function toToken(r: Row, p = ''): RefreshTokenRecord {
+  const token: RefreshTokenRecord = {
+    tokenHash: r[`${p}token_hash`] as string,
+    familyId: r[`${p}family_id`] as string,
+    generation: r[`${p}generation`] as number,
+    createdAt: r[`${p}created_at`] as number,
+    expiresAt: r[`${p}expires_at`] as number,
+    state: r[`${p}state`] as RefreshTokenState,
+  };
+  put(token, 'rotatedAt', r[`${p}rotated_at`]);
+  put(token, 'successorHash', r[`${p}successor_hash`]);
+  put(token, 'successorSealed', r[`${p}successor_sealed`]);
+  return token;
+}
+
+function toSnapshot(r: Row): RefreshSnapshot {
+  const snapshot: RefreshSnapshot = { token: toToken(r, 't_'), grant: toGrant(r, 'g_') };
+  if (r.s_token_hash !== null) snapshot.successor = toToken(r, 's_');
+  return snapshot;
+}
+
+function toOpaque(r: Row): OpaqueAccessTokenRecord {
+  const token: OpaqueAccessTokenRecord = {
+    tokenHash: r.token_hash as string,
+    jti: r.jti as string,
+    familyId: r.family_id as string,
+    clientId: r.client_id as string,
+    subject: r.subject as string,
+    scope: r.scope as string,
+    audience: JSON.parse(r.audience as string) as string[],
+    issuedAt: r.issued_at as number,
+    expiresAt: r.expires_at as number,
+  };
+  put(token, 'jkt', r.jkt);
+  return token;
+}
+
+function toSigningKey(r: Row): SigningKeyRecord {
+  const key: SigningKeyRecord = {
+    kid: r.kid as string,
+    alg: r.alg as SigningAlg,
+    publicJwk: JSON.parse(r.public_jwk as string) as Jwk,
+    privateSealed: r.private_sealed as string,
+    createdAt: r.created_at as number,
+  };
+  put(key, 'retiredAt', r.retired_at);
+  put(key, 'removeAfter', r.remove_after);
+  return key;
+}
+
+/** Every statement the store runs, prepared once at open. */
+function prepareStatements(db: DatabaseSync) {
+  const p = (sql: string): StatementSync => db.prepare(sql);
+  return {
+    begin: p('BEGIN IMMEDIATE'),
+    commit: p('COMMIT'),
+    rollback: p('ROLLBACK'),
+
+    getClient: p(`SELECT ${clientColumns} FROM clients WHERE client_id = ?`),
+    saveClient: p(
+      `INSERT OR REPLACE INTO clients (${clientColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    listClients: p(`SELECT ${clientColumns} FROM clients ORDER BY client_id`),
+    deleteClient: p('DELETE FROM clients WHERE client_id = ?'),
+    revokeClientGrants: p(
+      "UPDATE grants SET revoked_at = ?, revoked_reason = 'admin' WHERE client_id = ? AND revoked_at IS NULL",
+    ),
+
+    insertGrant: p(`INSERT INTO grants (${grantColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    getGrant: p(`SELECT ${grantColumns} FROM grants WHERE family_id = ?`),
+    listGrantsAll: p(`SELECT ${grantColumns} FROM grants ORDER BY created_at DESC, rowid DESC`),
+    listGrantsBySubject: p(
+      `SELECT ${grantColumns} FROM grants WHERE subject = ? ORDER BY created_at DESC, rowid DESC`,
+    ),
+    listGrantsByClient: p(
+      `SELECT ${grantColumns} FROM grants WHERE client_id = ? ORDER BY created_at DESC, rowid DESC`,
+    ),
+    listGrantsBySubjectAndClient: p(
+      `SELECT ${grantColumns} FROM grants WHERE subject = ? AND client_id = ? ORDER BY created_at DESC, rowid DESC`,
+    ),
+    revokeGrant: p(
+      'UPDATE grants SET revoked_at = ?, revoked_reason = ? WHERE family_id = ? AND revoked_at IS NULL',
+    ),
+
+    insertToken: p(
+      "INSERT INTO refresh_tokens (token_hash, family_id, generation, created_at, expires_at, state) VALUES (?, ?, ?, ?, ?, 'active')",
+    ),
+    snapshot: p(snapshotSql),
+    rotateToken: p(
+      "UPDATE refresh_tokens SET state = 'rotated', rotated_at = ?, successor_hash = ?, successor_sealed = ? WHERE token_hash = ? AND state = 'active'",
+    ),
+    slideToken: p('UPDATE refresh_tokens SET expires_at = ? WHERE token_hash = ?'),
+
+    // An entry past its expiry counts as absent: the upsert overwrites it and reports a change.
+    consumeOnce: p(
+      'INSERT INTO consumed_keys (namespace, key, expires_at) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (namespace, key) DO UPDATE SET expires_at = excluded.expires_at WHERE consumed_keys.expires_at < ?',
+    ),
+
+    saveOpaque: p(`INSERT INTO opaque_access_tokens (${opaqueColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    findOpaque: p(`SELECT ${opaqueColumns} FROM opaque_access_tokens WHERE token_hash = ?`),
+    revokeAccessToken: p(
+      'INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) ' +
+        'ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)',
+    ),
+    isAccessTokenRevoked: p('SELECT 1 AS revoked FROM revoked_access_tokens WHERE jti = ?'),
+
+    listSigningKeys: p(`SELECT ${keyColumns} FROM signing_keys ORDER BY created_at, rowid`),
+    retireSigningKeys: p(
+      'UPDATE signing_keys SET retired_at = ?, remove_after = ? WHERE retired_at IS NULL AND kid <> ?',
+    ),
+    insertSigningKey: p(`INSERT INTO signing_keys (${keyColumns}) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+
+    purgeTokens: p(
+      'DELETE FROM refresh_tokens WHERE token_hash IN (SELECT t.token_hash FROM grants g ' +
+        'JOIN refresh_tokens t ON t.family_id = g.family_id WHERE g.expires_at < ? LIMIT ?)',
+    ),
+    purgeGrants: p(
+      'DELETE FROM grants WHERE family_id IN (SELECT g.family_id FROM grants g WHERE g.expires_at < ? ' +
+        'AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = g.family_id) LIMIT ?)',
+    ),
+    purgeConsumed: p(
+      'DELETE FROM consumed_keys WHERE (namespace, key) IN (SELECT namespace, key FROM consumed_keys WHERE expires_at < ? LIMIT ?)',
+    ),
+    purgeRevokedMarks: p(
+      'DELETE FROM revoked_access_tokens WHERE jti IN (SELECT jti FROM revoked_access_tokens WHERE expires_at < ? LIMIT ?)',
+    ),
+    purgeOpaque: p(
+      'DELETE FROM opaque_access_tokens WHERE token_hash IN (SELECT token_hash FROM opaque_access_tokens WHERE expires_at < ? LIMIT ?)',
+    ),
+    purgeSigningKeys: p(
+      'DELETE FROM signing_keys WHERE kid IN (SELECT kid FROM signing_keys WHERE remove_after < ? LIMIT ?)',
+    ),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+/** How often a write that still finds the database locked after the busy timeout is retried. */
+const busyRetries = 3;
+
+/**
+ * A {@link Store} on one SQLite file. Open it with {@link openSqliteStore}.
+ *
+ * @example
+ * ```ts
+ * const store = await openSqliteStore('./refresh-grant.db')
+ * await store.saveClient(client)
+ * await store.close()
+ * ```
+ */
+export class SqliteStore implements Store {
+  /** Processes on one machine share the file; `BEGIN IMMEDIATE` serializes their writes. */
+  readonly capabilities: StoreCapabilities = { sharedAcrossProcesses: true };
+  readonly #db: DatabaseSync;
+  readonly #s: Statements;
+
+  /** Wraps an open, migrated database; prefer {@link openSqliteStore}. */
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+    this.#s = prepareStatements(db);
+  }
+
+  /**
+   * Runs `fn` in `BEGIN IMMEDIATE` ... `COMMIT`, rolling back and rethrowing if anything
+   * throws. `fn` is synchronous, so nothing else in this process runs inside the transaction.
+   * A lock still held elsewhere after the busy timeout is retried a few times.
+   */
+  async #write<T>(fn: () => T): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return this.#transaction(fn);
+      } catch (error) {
+        if (!isBusy(error) || attempt >= busyRetries) throw error;
+        await sleep(10 + Math.random() * 40);
+      }
+    }
+  }
+
+  #transaction<T>(fn: () => T): T {
+    this.#s.begin.run();
+    try {
+      const result = fn();
+      this.#s.commit.run();
+      return result;
+    } catch (error) {
+      // SQLite may already have rolled back on its own (e.g. a full disk).
+      if (this.#db.isTransaction) this.#s.rollback.run();
+      throw error;
+    }
+  }
+
+  async getClient(clientId: string): Promise<ClientRecord | undefined> {
+    const row = this.#s.getClient.get(clientId) as Row | undefined;
+    return row ? toClient(row) : undefined;
+  }
+
+  async saveClient(c: ClientRecord): Promise<void> {
+    this.#s.saveClient.run(
+      c.clientId, c.authMethod, opt(c.secretHash), opt(c.secretSealed), optJson(c.jwks), opt(c.jwksUri),
+      c.scope, JSON.stringify(c.resources), c.rotation ? 1 : 0, c.retryWindow, c.idleTtl, c.absoluteTtl,
+      c.accessTokenTtl, c.accessTokenFormat, c.idTokenTtl, c.createdAt,
+    );
+  }
+
+  async listClients(): Promise<ClientRecord[]> {
+    return (this.#s.listClients.all() as Row[]).map(toClient);
+  }
+
+  async deleteClient(clientId: string, now: number): Promise<boolean> {
+    return this.#write(() => {
+      const existed = this.#s.deleteClient.run(clientId).changes > 0;
+      this.#s.revokeClientGrants.run(now, clientId);
+      return existed;
+    });
+  }
+
+  async createGrant(g: GrantRecord, firstToken: NewRefreshToken): Promise<void> {
+    await this.#write(() => {
+      this.#s.insertGrant.run(
+        g.familyId, g.clientId, g.subject, g.scope, JSON.stringify(g.resources), g.authTime,
+        optJson(g.idTokenClaims), opt(g.dpopJkt), g.createdAt, g.expiresAt, opt(g.revokedAt),
+        opt(g.revokedReason),
+      );
+      this.#s.insertToken.run(firstToken.tokenHash, g.familyId, 1, g.createdAt, firstToken.expiresAt);
+    });
+  }
+
+  async getGrant(familyId: string): Promise<GrantRecord | undefined> {
+    const row = this.#s.getGrant.get(familyId) as Row | undefined;
+    return row ? toGrant(row) : undefined;
+  }
+
+  async listGrants(filter: { subject?: string; clientId?: string }): Promise<GrantRecord[]> {
+    const { subject, clientId } = filter;
+    let rows: unknown[];
+    if (subject !== undefined && clientId !== undefined) {
+      rows = this.#s.listGrantsBySubjectAndClient.all(subject, clientId);
+    } else if (subject !== undefined) {
+      rows = this.#s.listGrantsBySubject.all(subject);
+    } else if (clientId !== undefined) {
+      rows = this.#s.listGrantsByClient.all(clientId);
+    } else {
+      rows = this.#s.listGrantsAll.all();
+    }
+    return (rows as Row[]).map((r) => toGrant(r));
+  }
+
+  async revokeGrant(familyId: string, reason: string, now: number): Promise<boolean> {
+    return this.#s.revokeGrant.run(now, reason, familyId).changes > 0;
+  }
+
+  async findRefreshToken(tokenHash: string): Promise<RefreshSnapshot | undefined> {
+    const row = this.#s.snapshot.get(tokenHash) as Row | undefined;
+    return row ? toSnapshot(row) : undefined;
+  }
+
+  async useRefreshToken(
+    tokenHash: string,
+    decide: (snapshot: RefreshSnapshot | undefined) => RefreshDecision,
+  ): Promise<RefreshUse> {
+    return this.#write(() => {
+      const row = this.#s.snapshot.get(tokenHash) as Row | undefined;
+      const snapshot = row ? toSnapshot(row) : undefined;
+      const decision = decide(snapshot);
+      this.#apply(snapshot, decision);
+      return { snapshot, decision };
+    });
+  }
+
+  /** Applies `decision` inside the open transaction of {@link useRefreshToken}. */
+  #apply(snapshot: RefreshSnapshot | undefined, decision: RefreshDecision): void {
+    switch (decision.action) {
+      case 'replay':
+        return;
+      case 'reject':
+        if (decision.revokeFamily && snapshot) {
+          this.#s.revokeGrant.run(nowSeconds(), 'reuse', snapshot.grant.familyId);
+        }
+        return;
+      case 'keep': {
+        if (!snapshot) throw new Error('cannot keep an unknown refresh token');
+        this.#s.slideToken.run(decision.expiresAt, snapshot.token.tokenHash);
+        return;
+      }
+      case 'rotate': {
+        if (!snapshot) throw new Error('cannot rotate an unknown refresh token');
+        const { token } = snapshot;
+        const now = nowSeconds();
+        const changed = this.#s.rotateToken.run(
+          now, decision.successor.tokenHash, decision.successorSealed, token.tokenHash,
+        ).changes;
+        // RFC 9700 section 4.14.2: a refresh token is rotated at most once; a second rotation is a bug.
+        if (changed !== 1) throw new Error('refresh token is not active; refusing to rotate it twice');
+        this.#s.insertToken.run(
+          decision.successor.tokenHash, token.familyId, token.generation + 1, now, decision.successor.expiresAt,
+        );
+        return;
+      }
+    }
+  }
+
+  async consumeOnce(namespace: string, key: string, expiresAt: number): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return this.#s.consumeOnce.run(namespace, key, expiresAt, nowSeconds()).changes > 0;
+      } catch (error) {
+        if (!isBusy(error) || attempt >= busyRetries) throw error;
+        await sleep(10 + Math.random() * 40);
+      }
+    }
+  }
+
+  async saveOpaqueAccessToken(t: OpaqueAccessTokenRecord): Promise<void> {
+    this.#s.saveOpaque.run(
+      t.tokenHash, t.jti, t.familyId, t.clientId, t.subject, t.scope, JSON.stringify(t.audience), t.issuedAt,
+      t.expiresAt, opt(t.jkt),
+    );
+  }
+
+  async findOpaqueAccessToken(tokenHash: string): Promise<OpaqueAccessTokenRecord | undefined> {
+    const row = this.#s.findOpaque.get(tokenHash) as Row | undefined;
+    return row ? toOpaque(row) : undefined;
+  }
+
+  async revokeAccessToken(jti: string, expiresAt: number): Promise<void> {
+    this.#s.revokeAccessToken.run(jti, expiresAt);
+  }
+
+  async isAccessTokenRevoked(jti: string): Promise<boolean> {
+    return this.#s.isAccessTokenRevoked.get(jti) !== undefined;
+  }
+
+  async listSigningKeys(): Promise<SigningKeyRecord[]> {
+    return (this.#s.listSigningKeys.all() as Row[]).map(toSigningKey);
+  }
+
+  async addSigningKey(k: SigningKeyRecord, removeRetiredAfter: number): Promise<void> {
+    await this.#write(() => {
+      this.#s.retireSigningKeys.run(k.createdAt, removeRetiredAfter, k.kid);
+      this.#s.insertSigningKey.run(
+        k.kid, k.alg, JSON.stringify(k.publicJwk), k.privateSealed, k.createdAt, opt(k.retiredAt),
+        opt(k.removeAfter),
+      );
+    });
+  }
+
+  async purgeExpired(now: number, limit: number): Promise<number> {
+    return this.#write(() => {
+      let deleted = 0;
+      // Tokens before their grants: the grant goes once its family has no token left.
+      for (const stmt of [
+        this.#s.purgeTokens,
+        this.#s.purgeGrants,
+        this.#s.purgeConsumed,
+        this.#s.purgeRevokedMarks,
+        this.#s.purgeOpaque,
+        this.#s.purgeSigningKeys,
+      ]) {
+        if (deleted >= limit) break;
+        deleted += Number(stmt.run(now, limit - deleted).changes);
+      }
+      return deleted;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+  }
+}
+
+/**
+ * Opens (creating if needed) the SQLite store at `path`: WAL journal, foreign keys on, the
+ * busy timeout set, and any missing schema migrations applied under the write lock.
+ *
+ * @example
+ * ```ts
+ * const store = await openSqliteStore('./refresh-grant.db', { synchronous: 'full' })
+ * const grants = await store.listGrants({ subject: 'alice' })
+ * await store.close()
+ * ```
+ */
+export async function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  const synchronous = options.synchronous ?? 'normal';
+  const db = new DatabaseSync(path, { timeout: busyTimeoutMs, enableForeignKeyConstraints: true });
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        // Switching a new file to WAL needs a brief exclusive lock another opener may hold.
+        const row = db.prepare('PRAGMA journal_mode = WAL').get() as { journal_mode: string };
+        if (row.journal_mode !== 'wal' && path !== ':memory:') {
+          throw new Error(`could not enable WAL mode on ${path} (got ${row.journal_mode})`);
+        }
+        db.exec(`PRAGMA synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+        migrate(db);
+        break;
+      } catch (error) {
+        if (!isBusy(error) || attempt >= busyRetries) throw error;
+        await sleep(10 + Math.random() * 40);
+      }
+    }
+    return new SqliteStore(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Discovery documents (RFC 8414, OIDC Discovery) and the JWKS endpoint.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHarness, type Harness } from '../support/harness.ts';
+
+describe('metadata and JWKS', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(() => h.close());
+
+  it('publishes RFC 8414 and OIDC discovery documents naming every endpoint', async () => {
+    for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
+      const res = await fetch(h.issuer + path);
+      assert.equal(res.status, 200);
+      const doc = await res.json();
+      assert.equal(doc.issuer, h.issuer);
+      assert.equal(doc.token_endpoint, `${h.issuer}/token`);
+      assert.equal(doc.jwks_uri, `${h.issuer}/jwks`);
+      assert.equal(doc.revocation_endpoint, `${h.issuer}/revoke`);
+      assert.equal(doc.introspection_endpoint, `${h.issuer}/introspect`);
+      assert.deepEqual(doc.grant_types_supported, ['refresh_token']);
+      assert.deepEqual(doc.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none']);
+      assert.deepEqual(doc.id_token_signing_alg_values_supported, ['ES256']);
+    }
+  });
+
+  it('publishes the signing keys by kid, public parts only', async () => {
+    const res = await fetch(`${h.issuer}/jwks`);
+    assert.equal(res.status, 200);
+    const { keys } = await res.json();
+    assert.equal(keys.length, 1);
+    assert.equal(keys[0].kid, h.server.keys.current.kid);
+    assert.equal(keys[0].d, undefined);
+  });
+
+  it('keeps the old key published after a rotation; tokens of both verify', async () => {
+    const before = h.server.keys.current.kid;
+    const { kid } = await h.server.rotateKeys();
+    assert.notEqual(kid, before);
+    const { keys } = await (await fetch(`${h.issuer}/jwks`)).json();
+    assert.deepEqual(new Set(keys.map((k: { kid: string }) => k.kid)), new Set([before, kid]));
+  });
+
+  it('HEAD works on GET endpoints; POST is 405', async () => {
+    assert.equal((await fetch(`${h.issuer}/jwks`, { method: 'HEAD' })).status, 200);
+    const res = await fetch(`${h.issuer}/jwks`, { method: 'POST' });
+    assert.equal(res.status, 405);
+    assert.equal(res.headers.get('allow'), 'GET, HEAD');
+  });
+});
