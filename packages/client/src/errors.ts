@@ -69,10 +69,20 @@ export class InvalidResponseError extends RefreshError {
   readonly status?: number;
   /** The parsed body, when it could be parsed. */
   readonly body?: Record<string, unknown>;
-  constructor(message: string, status?: number, body?: Record<string, unknown>, retryable = isRetryableStatus(status), cause?: unknown) {
+  /** Response headers, when there was a response (`Retry-After` on a 503, say). */
+  readonly headers?: Headers;
+  constructor(
+    message: string,
+    status?: number,
+    body?: Record<string, unknown>,
+    retryable = isRetryableStatus(status),
+    cause?: unknown,
+    headers?: Headers,
+  ) {
     super(message, retryable, cause);
     this.status = status;
     this.body = body;
+    this.headers = headers;
   }
 }
 

@@ -1,4 +1,4 @@
-import { customFetch, type Configuration } from './configuration.ts';
+import { customFetch, type CustomFetch } from './configuration.ts';
 import { TransportError } from './errors.ts';
 
 /** A response reduced to what parsing needs: the transport-free layer's input. */
@@ -22,7 +22,7 @@ export interface ReceivedResponse extends RawResponse {
  * failure, a timeout or a body cut short is a TransportError; the caller's own abort is rethrown.
  */
 export async function send(
-  config: Configuration,
+  config: { timeout: number; [customFetch]?: CustomFetch },
   url: URL,
   method: string,
   headers: Headers,

@@ -116,7 +116,7 @@ export function parseRefreshResponse(response: RawResponse, receivedAt = Date.no
     } catch {}
     if (typeof body !== 'object' || !body || Array.isArray(body)) body = undefined;
   }
-  const fail = (message: string) => ({ ok: false as const, error: new InvalidResponseError(message, status, body) });
+  const fail = (message: string) => ({ ok: false as const, error: new InvalidResponseError(message, status, body, undefined, undefined, headers) });
   if (!body) return fail(`token endpoint answered HTTP ${status} with a body that is neither a JSON object nor a form (content-type: ${type || 'none'})`);
   if ('error' in body) {
     return typeof body.error === 'string' && body.error

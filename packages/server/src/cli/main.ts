@@ -7,7 +7,6 @@ import { clientsCommand, clientsUsage } from './clients-command.ts';
 import { UsageError, type CliIo } from './common.ts';
 import { grantsCommand, grantsUsage } from './grants-command.ts';
 import { keysCommand, keysUsage } from './keys-command.ts';
-import { refreshCommand } from './refresh-command.ts';
 import { serveCommand, serveUsage } from './serve-command.ts';
 
 const usage = `refresh-grant: the OAuth 2.0 refresh token grant, server and client.
@@ -26,7 +25,8 @@ const commands: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   clients: clientsCommand,
   grants: grantsCommand,
   keys: keysCommand,
-  refresh: refreshCommand,
+  // Loaded on use: only `refresh` needs the client library.
+  refresh: async (args, io) => (await import('./refresh-command.ts')).refreshCommand(args, io),
 };
 
 /** Runs the CLI with `argv` (without node and script); resolves with the exit code. */

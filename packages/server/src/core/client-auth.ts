@@ -38,7 +38,7 @@ export const clientSecretJwtAlgs: readonly string[] = ['HS256', 'HS384', 'HS512'
 
 /** JWS algorithms accepted for `private_key_jwt`. */
 export const privateKeyJwtAlgs: readonly string[] = [
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA',
+  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
 ];
 
 /** What the endpoint hands over for authentication. */
@@ -356,10 +356,22 @@ function clientSecret(client: ClientRecord, kek: Uint8Array): string {
 /** The private_key_jwt keys: inline `jwks` first, else the cached remote set at `jwksUri`. */
 function clientKeys(client: ClientRecord, deps: ClientAuthDeps, fail: Fail): JWTVerifyGetKey {
   try {
-    if (client.jwks) return createLocalJWKSet(client.jwks as Parameters<typeof createLocalJWKSet>[0]);
+    if (client.jwks) return createLocalJWKSet({ keys: client.jwks.keys.map(fullySpecifiedEd25519) } as Parameters<typeof createLocalJWKSet>[0]);
     if (client.jwksUri) return deps.resolveRemoteJwks(client.jwksUri);
   } catch (cause) {
     throw fail(`client ${client.clientId} keys are unusable`, cause);
   }
   throw fail(`client ${client.clientId} uses private_key_jwt but has neither jwks nor jwks_uri`);
+}
+
+/**
+ * RFC 9864 names Ed25519 signatures `Ed25519` as well as `EdDSA` (oauth4webapi signs with the
+ * new name): a registered Ed25519 key declared with either name verifies both.
+ */
+function fullySpecifiedEd25519(key: Record<string, unknown>): Record<string, unknown> {
+  if (key.kty === 'OKP' && key.crv === 'Ed25519' && (key.alg === 'EdDSA' || key.alg === 'Ed25519')) {
+    const { alg: _alg, ...rest } = key;
+    return rest;
+  }
+  return key;
 }

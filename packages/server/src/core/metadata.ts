@@ -6,7 +6,7 @@ import type { ServerContext } from './context.ts';
 import { tokenEndpointAuthMethods } from './types.ts';
 
 /** Algorithms accepted for client assertions (RFC 7523). */
-export const assertionAlgorithms = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+export const assertionAlgorithms = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
 /**
  * The metadata document, in wire names.
