@@ -1,0 +1,270 @@
+import type { Configuration } from './configuration.ts';
+import { InvalidResponseError, OAuthResponseError, RefreshError } from './errors.ts';
+import type { RefreshParameters, TokenResponse } from './refresh-request.ts';
+import { refreshTokenGrant } from './refresh-token-grant.ts';
+import type { StoredTokens, TokenStore } from './token-store.ts';
+import { parseWWWAuthenticate } from './www-authenticate.ts';
+
+/** Backoff of retried refreshes (transport errors, 5xx, 429). */
+export interface RetryOptions {
+  /** Attempts in total, the first included. @default 4 */
+  attempts?: number;
+  /** First backoff ceiling, ms; doubles each attempt ("full jitter" picks in [0, ceiling)). @default 500 */
+  baseDelay?: number;
+  /** Longest wait, ms; a `Retry-After` asking for more ends the retries. @default 30000 */
+  maxDelay?: number;
+}
+
+/** Options of {@link createTokenManager}. */
+export interface TokenManagerOptions {
+  config: Configuration;
+  store: TokenStore;
+  /** Which session in the store. @default 'default' */
+  key?: string;
+  /** Sent with every refresh (`scope`, `resource`, ...). */
+  parameters?: RefreshParameters;
+  /** Refresh this many seconds before expiry (covers clock skew and latency), at most half the lifetime. @default 30 */
+  refreshSkew?: number;
+  /** Plus a random 0..this many seconds, so processes do not all refresh at once. @default 30 */
+  refreshJitter?: number;
+  retry?: RetryOptions;
+  /** Clock, epoch ms. @default Date.now */
+  now?: () => number;
+  /** Waits between retries. @default setTimeout */
+  sleep?: (ms: number) => Promise<void>;
+  /** Source of jitter in [0, 1). @default Math.random */
+  random?: () => number;
+  /** The fetch the `fetch` wrapper calls. @default globalThis.fetch */
+  fetch?: typeof fetch;
+}
+
+/** Events of a token manager and what their listeners receive. */
+export interface TokenManagerEvents {
+  /** New tokens were stored (by this process). */
+  tokens: { tokens: StoredTokens };
+  /** A refresh failed and will be retried after `delay` ms. */
+  retry: { error: RefreshError; attempt: number; delay: number };
+  /** A refresh failed for good (after any retries). */
+  error: { error: unknown };
+  /** The session is over: the user must sign in again. */
+  'reauthentication-required': { error: unknown };
+}
+
+/** A token set as returned by any token endpoint (wire names): what {@link TokenManager.setTokens} takes. */
+export interface TokenSetInput {
+  refresh_token: string;
+  access_token?: string;
+  token_type?: string;
+  expires_in?: number;
+  scope?: string;
+  id_token?: string;
+}
+
+/** Keeps one session's tokens fresh; see {@link createTokenManager}. */
+export interface TokenManager {
+  /** A usable access token, refreshing first when it is near expiry. */
+  getAccessToken(): Promise<string>;
+  /** The current tokens, refreshing first when the access token is near expiry. */
+  getTokens(): Promise<StoredTokens>;
+  /** Refreshes now (still single flight), unless another caller or process just did. */
+  refresh(): Promise<StoredTokens>;
+  /** Stores a token set obtained at sign-in (authorization code or any other grant). */
+  setTokens(tokens: TokenSetInput): Promise<StoredTokens>;
+  /** `fetch` with `Authorization: Bearer`; after a 401 with `error="invalid_token"` it refreshes and retries once. */
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<E extends keyof TokenManagerEvents>(event: E, listener: (detail: TokenManagerEvents[E]) => void): () => void;
+}
+
+/** The session cannot continue without a new sign-in; `cause` is what ended it. */
+export class ReauthenticationRequiredError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ReauthenticationRequiredError';
+  }
+}
+
+/**
+ * Creates a token manager: refreshes ahead of expiry (skew plus jitter), single flight in the
+ * process and, through the store's lock, across processes; stores the rotated refresh token before
+ * handing out the new access token, keeps the old one when the server did not rotate, never lets an
+ * older token set overwrite a newer one; retries transport errors, 5xx and 429 with backoff and
+ * jitter honouring `Retry-After` (with the same refresh token, which a server's retry window answers
+ * with the same successor), never retries final errors; re-reads the store once on `invalid_grant`.
+ *
+ * @example
+ * const manager = createTokenManager({ config, store: createFileStore({ path: 'tokens.json' }) })
+ * await manager.setTokens(signInResponse) // once, after sign-in
+ * manager.on('reauthentication-required', () => redirectToLogin())
+ * const response = await manager.fetch('https://api.example.com/me')
+ */
+export function createTokenManager(options: TokenManagerOptions): TokenManager {
+  const { config, store, key = 'default', parameters, refreshSkew = 30, refreshJitter = 30 } = options;
+  const { attempts = 4, baseDelay = 500, maxDelay = 30_000 } = options.retry ?? {};
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const listeners = new Map<string, Set<(detail: never) => void>>();
+  const refreshAt = new WeakMap<StoredTokens, number>();
+  let cached: StoredTokens | undefined;
+  let inflight: Promise<StoredTokens> | undefined;
+
+  const emit = <E extends keyof TokenManagerEvents>(event: E, detail: TokenManagerEvents[E]) =>
+    listeners.get(event)?.forEach((listener) => (listener as (detail: TokenManagerEvents[E]) => void)(detail));
+
+  const usable = (tokens: StoredTokens): boolean => {
+    if (!tokens.accessToken) return false;
+    let at = refreshAt.get(tokens);
+    if (at === undefined) {
+      const { expiresAt, issuedAt } = tokens;
+      const margin = Math.min((expiresAt! - issuedAt) / 2, (refreshSkew + random() * refreshJitter) * 1000);
+      refreshAt.set(tokens, (at = expiresAt === undefined ? Infinity : expiresAt - margin));
+    }
+    return now() < at;
+  };
+
+  const reauthenticate = (message: string, cause?: unknown): never => {
+    emit('reauthentication-required', { error: cause });
+    throw new ReauthenticationRequiredError(message, { cause });
+  };
+
+  const retryDelay = (error: unknown, attempt: number): number | undefined => {
+    if (!(error instanceof RefreshError) || !error.retryable || attempt >= attempts) return undefined;
+    let delay = random() * Math.min(maxDelay, baseDelay * 2 ** (attempt - 1));
+    const retryAfter = (error as OAuthResponseError | InvalidResponseError).headers?.get('retry-after')?.trim();
+    if (retryAfter) {
+      const seconds = /^\d+$/.test(retryAfter) ? Number(retryAfter) : (Date.parse(retryAfter) - now()) / 1000;
+      if (seconds > 0) delay = Math.max(delay, seconds * 1000);
+    }
+    return delay > maxDelay ? undefined : delay;
+  };
+
+  const toStored = (response: TokenResponse, current: StoredTokens): StoredTokens => ({
+    accessToken: response.access_token,
+    tokenType: response.token_type,
+    expiresAt: response.expires_in === undefined ? undefined : now() + response.expiresIn()! * 1000,
+    // Keep the old refresh token when the server did not rotate.
+    refreshToken: response.refresh_token ?? current.refreshToken,
+    scope: response.scope ?? current.scope,
+    idToken: response.id_token ?? current.idToken,
+    version: current.version + 1,
+    issuedAt: now(),
+  });
+
+  /** Store first, hand out after: a lost write must not lose a rotated refresh token. */
+  const save = async (next: StoredTokens): Promise<StoredTokens> => {
+    if (!(await store.set(key, next))) {
+      // The store already holds a newer set (written elsewhere): it wins.
+      const newer = await store.get(key);
+      if (newer) return (cached = newer);
+    }
+    emit('tokens', { tokens: next });
+    return (cached = next);
+  };
+
+  const refreshLocked = async (force: boolean, used?: string): Promise<StoredTokens> => {
+    let current = await store.get(key);
+    if (!current) return reauthenticate(`no tokens stored under "${key}": sign in first`);
+    // Another caller or process may have refreshed while we waited for the lock.
+    if (force ? current.accessToken !== used && usable(current) : usable(current)) return (cached = current);
+    let reread = false;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const response = await refreshTokenGrant(config, current.refreshToken, parameters, { idToken: current.idToken });
+        return await save(toStored(response, current));
+      } catch (error) {
+        const rotated = error instanceof InvalidResponseError ? error.body?.refresh_token : undefined;
+        if (typeof rotated === 'string' && rotated && rotated !== current.refreshToken) {
+          // The response failed validation but the server rotated: keep the new refresh token.
+          const kept: StoredTokens = { refreshToken: rotated, idToken: current.idToken, scope: current.scope, version: current.version + 1, issuedAt: now() };
+          if (await store.set(key, kept)) current = cached = kept;
+        }
+        if (error instanceof OAuthResponseError && error.error === 'invalid_grant' && !reread) {
+          reread = true;
+          const latest = await store.get(key);
+          if (latest && latest.refreshToken !== current.refreshToken) {
+            // Another process rotated meanwhile: use its tokens, or its refresh token.
+            if (usable(latest)) return (cached = latest);
+            current = latest;
+            attempt = 0;
+            continue;
+          }
+        }
+        const delay = retryDelay(error, attempt);
+        if (delay === undefined) {
+          emit('error', { error });
+          if (error instanceof OAuthResponseError && !error.retryable) reauthenticate(`the refresh token was rejected: ${error.message}`, error);
+          throw error;
+        }
+        emit('retry', { error: error as RefreshError, attempt, delay });
+        await sleep(delay);
+      }
+    }
+  };
+
+  const refreshOnce = async (force: boolean, used?: string): Promise<StoredTokens> => {
+    if (inflight) {
+      const tokens = await inflight;
+      if (!force || tokens.accessToken !== used) return tokens;
+    }
+    inflight ??= store.lock(key, () => refreshLocked(force, used)).finally(() => (inflight = undefined));
+    return inflight;
+  };
+
+  const getTokens = async (): Promise<StoredTokens> => {
+    cached ??= await store.get(key);
+    return cached && usable(cached) ? cached : refreshOnce(false);
+  };
+
+  const authorized = (request: Request, tokens: StoredTokens) => {
+    if (tokens.tokenType === 'dpop') throw new TypeError('DPoP-bound access tokens are not supported yet');
+    request.headers.set('authorization', `Bearer ${tokens.accessToken}`);
+    return (options.fetch ?? fetch)(request);
+  };
+
+  return {
+    getTokens,
+    async getAccessToken() {
+      return (await getTokens()).accessToken!;
+    },
+    async refresh() {
+      cached ??= await store.get(key);
+      return refreshOnce(true, cached?.accessToken);
+    },
+    async setTokens(input) {
+      if (typeof input?.refresh_token !== 'string' || !input.refresh_token) throw new TypeError('"refresh_token" must be a non-empty string');
+      return store.lock(key, async () => {
+        const current = await store.get(key);
+        const next: StoredTokens = {
+          accessToken: input.access_token,
+          tokenType: input.token_type?.toLowerCase(),
+          expiresAt: input.expires_in === undefined ? undefined : now() + Number(input.expires_in) * 1000,
+          refreshToken: input.refresh_token,
+          scope: input.scope,
+          idToken: input.id_token,
+          version: (current?.version ?? 0) + 1,
+          issuedAt: now(),
+        };
+        return save(next);
+      });
+    },
+    async fetch(input, init) {
+      const request = new Request(input, init);
+      const retry = request.clone();
+      const tokens = await getTokens();
+      const response = await authorized(request, tokens);
+      // RFC 6750 section 3.1: invalid_token means expired, revoked or otherwise invalid; a refresh may help.
+      if (response.status !== 401 || !parseWWWAuthenticate(response.headers.get('www-authenticate')).some((c) => c.parameters.error === 'invalid_token')) {
+        await retry.body?.cancel();
+        return response;
+      }
+      await response.body?.cancel();
+      return authorized(retry, await refreshOnce(true, tokens.accessToken));
+    },
+    on(event, listener) {
+      const set = listeners.get(event) ?? new Set();
+      listeners.set(event, set.add(listener as (detail: never) => void));
+      return () => void set.delete(listener as (detail: never) => void);
+    },
+  };
+}
