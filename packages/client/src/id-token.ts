@@ -67,7 +67,7 @@ export async function validateIdToken(
   const audiences = ([] as string[]).concat(claims.aud!);
   // OIDC Core section 3.1.3.7: several audiences need an azp, and an azp must be this client.
   if ((audiences.length > 1 && claims.azp === undefined) || (claims.azp !== undefined && claims.azp !== client.client_id)) {
-    throw fail('has an unexpected or missing "azp"');
+    throw fail('is invalid: "azp" is missing or not this client');
   }
   if (original) {
     let first: JWTPayload;
@@ -77,7 +77,7 @@ export async function validateIdToken(
       throw new TypeError('"idToken" is not a JWT', { cause });
     }
     const same = (name: string, a: unknown, b: unknown) => {
-      if (a !== b) throw fail(`"${name}" differs from the original id_token's (OIDC Core section 12.2)`);
+      if (a !== b) throw fail(`is invalid: "${name}" differs from the original id_token's (OIDC Core section 12.2)`);
     };
     // OIDC Core section 12.2: iss and sub MUST be the same, aud the same, azp and auth_time (and nonce) unchanged when present.
     same('iss', claims.iss, first.iss);

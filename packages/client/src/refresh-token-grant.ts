@@ -46,8 +46,26 @@ export async function refreshTokenGrant(
   if (!result.ok) throw result.error;
   const { tokens } = result;
   if (!tokens.id_token) return tokens;
-  // Loaded only when an id_token arrives, so the bare refresh path does not carry jose.
-  const { validateIdToken } = await import('./id-token.ts');
   const claims = await validateIdToken(config, tokens.id_token, options?.idToken, { ...tokens });
   return withHelpers({ ...tokens }, response.receivedAt, claims);
+}
+
+/**
+ * Validates an id_token from a token response: signature against the server's JWKS (fetched from
+ * `jwks_uri`, cached per Configuration), `iss`, `aud`, `azp`, `exp`, a fresh `iat`, and, given the
+ * original id_token, OIDC Core section 12.2 (same `iss`, `sub`, `aud`, `azp`, `auth_time`, `nonce`).
+ * Throws an InvalidResponseError carrying `body`. {@link refreshTokenGrant} calls it for you; use it
+ * with the transport-free {@link parseRefreshResponse}.
+ *
+ * @example
+ * const claims = await validateIdToken(config, tokens.id_token, originalIdToken)
+ */
+export async function validateIdToken(
+  config: Configuration,
+  idToken: string,
+  original?: string | IDTokenClaims,
+  body?: Record<string, unknown>,
+): Promise<IDTokenClaims> {
+  // Loaded only when an id_token arrives, so the bare refresh path does not carry jose.
+  return (await import('./id-token.ts')).validateIdToken(config, idToken, original, body);
 }

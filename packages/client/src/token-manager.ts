@@ -62,7 +62,10 @@ export interface TokenSetInput {
 
 /** Keeps one session's tokens fresh; see {@link createTokenManager}. */
 export interface TokenManager {
-  /** A usable access token, refreshing first when it is near expiry. */
+  /**
+   * A usable access token, refreshing first when it is near expiry. When that early refresh fails
+   * for a reason other than a final one, the current token is returned while it has not expired.
+   */
   getAccessToken(): Promise<string>;
   /** The current tokens, refreshing first when the access token is near expiry. */
   getTokens(): Promise<StoredTokens>;
@@ -213,7 +216,15 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   const getTokens = async (): Promise<StoredTokens> => {
     cached ??= await store.get(key);
-    return cached && usable(cached) ? cached : refreshOnce(false);
+    if (cached && usable(cached)) return cached;
+    const previous = cached;
+    try {
+      return await refreshOnce(false);
+    } catch (error) {
+      // Refreshing ahead of expiry failed (and was reported), but the access token has not expired yet: use it.
+      if (!(error instanceof ReauthenticationRequiredError) && previous?.accessToken && now() < previous.expiresAt!) return previous;
+      throw error;
+    }
   };
 
   const authorized = (request: Request, tokens: StoredTokens) => {

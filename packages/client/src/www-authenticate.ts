@@ -8,10 +8,11 @@ export interface WWWAuthenticateChallenge {
   readonly token68?: string;
 }
 
-const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
+const CHAR = "[!#$%&'*+.^_`|~0-9A-Za-z-]";
+const TOKEN = `${CHAR}+`;
 // An auth-param (`name=value` or `name="quoted"`), else a scheme optionally followed by a token68.
 const PART = new RegExp(
-  `[\\s,]*(?:(${TOKEN})\\s*=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|(${TOKEN}))|(${TOKEN})(?:\\s+([0-9A-Za-z._~+/-]+=*)(?=\\s*(?:,|$)))?)`,
+  `[\\s,]*(?:(${TOKEN})\\s*=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|(${TOKEN}))|(${TOKEN})(?!${CHAR}|\\s*=)(?:\\s+([0-9A-Za-z._~+/-]+=*)(?=\\s*(?:,|$)))?)`,
   'y',
 );
 
