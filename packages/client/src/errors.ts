@@ -67,8 +67,11 @@ export class InvalidResponseError extends RefreshError {
   declare readonly kind: 'invalid_response';
   /** HTTP status, when there was a response. */
   readonly status?: number;
-  /** The parsed body, when it could be parsed. */
-  readonly body?: Record<string, unknown>;
+  /**
+   * The parsed body, when it could be parsed. Non-enumerable: it may hold tokens, and logging the
+   * error must not print them.
+   */
+  declare readonly body?: Record<string, unknown>;
   /** Response headers, when there was a response (`Retry-After` on a 503, say). */
   readonly headers?: Headers;
   constructor(
@@ -81,7 +84,7 @@ export class InvalidResponseError extends RefreshError {
   ) {
     super(message, retryable, cause);
     this.status = status;
-    this.body = body;
+    Object.defineProperty(this, 'body', { value: body });
     this.headers = headers;
   }
 }

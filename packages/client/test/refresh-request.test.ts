@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { inspect } from 'node:util';
 import { ClientSecretBasic } from '../src/client-auth.ts';
 import { Configuration } from '../src/configuration.ts';
 import { InvalidResponseError, OAuthResponseError } from '../src/errors.ts';
@@ -162,4 +163,12 @@ test('parse: a non-JSON 5xx is a retryable InvalidResponseError with a clear mes
 test('parse: a non-200 success-looking body is invalid (RFC 6749 section 5.1 says 200)', () => {
   const result = parseRefreshResponse({ status: 201, bodyText: JSON.stringify({ access_token: 'a', token_type: 'bearer' }) });
   assert.ok(!result.ok && result.error instanceof InvalidResponseError && /HTTP 201/.test(result.error.message));
+});
+
+test('logging an InvalidResponseError does not print the tokens its body holds', () => {
+  const result = ok({ access_token: 'secret-access', token_type: 'mac', refresh_token: 'secret-refresh' });
+  assert.ok(!result.ok);
+  assert.equal(result.error.body?.refresh_token, 'secret-refresh');
+  assert.doesNotMatch(inspect(result.error, { depth: 5 }), /secret-/);
+  assert.doesNotMatch(JSON.stringify(result.error), /secret-/);
 });
