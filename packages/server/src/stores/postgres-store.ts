@@ -285,6 +285,7 @@ export class PostgresStore implements Store {
       switch (decision.action) {
         case 'rotate': {
           const now = nowSeconds();
+          // RFC 9700 section 4.14.2: the presented token is invalidated as its successor is issued.
           const rotated = await db.query(
             `UPDATE ${this.#t.tokens}
              SET state = 'rotated', rotated_at = $2, successor_hash = $3, successor_sealed = $4
@@ -301,6 +302,7 @@ export class PostgresStore implements Store {
         }
         case 'reject':
           if (decision.revokeFamily) {
+            // RFC 9700 section 4.14.2: on reuse, the whole family is revoked in the same transaction.
             await db.query(
               `UPDATE ${this.#t.grants} SET revoked_at = $2, revoked_reason = 'reuse'
                WHERE family_id = $1 AND revoked_at IS NULL`,

@@ -22,6 +22,9 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A child that hangs fails its test instead of the whole run. */
+const childTimeout = { timeout: 20_000 };
+
 const now = (): number => Math.floor(Date.now() / 1000);
 
 function dbFile(): string {
@@ -86,7 +89,7 @@ function startChild(...args: string[]): Child {
 }
 
 function go(...kids: Child[]): void {
-  for (const kid of kids) kid.process.stdin!.write('go\n');
+  for (const kid of kids) kid.process.stdin!.end('go\n');
 }
 
 function rawRows<T>(path: string, sql: string, ...params: string[]): T[] {
@@ -152,7 +155,7 @@ describe('SqliteStore', () => {
     await assert.rejects(openSqliteStore(path), /newer/);
   });
 
-  it('two processes opening a new file at once both succeed and migrate it once', async () => {
+  it('two processes opening a new file at once both succeed and migrate it once', childTimeout, async () => {
     for (let round = 0; round < 3; round++) {
       const path = dbFile();
       const kids = [startChild('open', path, 'first'), startChild('open', path, 'second')];
@@ -169,7 +172,7 @@ describe('SqliteStore', () => {
     }
   });
 
-  it('two processes racing on the same tokens rotate each exactly once', async () => {
+  it('two processes racing on the same tokens rotate each exactly once', childTimeout, async (t) => {
     const path = dbFile();
     const store = await openSqliteStore(path);
     const hashes: string[] = [];
@@ -190,6 +193,7 @@ describe('SqliteStore', () => {
     const [a, b] = results;
     assert.equal(Object.keys(a.rotated).length + Object.keys(b.rotated).length, hashes.length);
     assert.equal(a.replayed + b.replayed, hashes.length);
+    t.diagnostic(`rotations per process: ${Object.keys(a.rotated).length} / ${Object.keys(b.rotated).length}`);
     for (const hash of hashes) {
       const winner = a.rotated[hash] ?? b.rotated[hash];
       assert.ok(winner, 'every token rotated once');
@@ -204,7 +208,7 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
-  it('a kill -9 mid-chain loses no committed rotation and breaks no chain', async () => {
+  it('a kill -9 mid-chain loses no committed rotation and breaks no chain', childTimeout, async (t) => {
     const path = dbFile();
     const store = await openSqliteStore(path);
     const g = grant();
@@ -234,6 +238,7 @@ describe('SqliteStore', () => {
       // Every printed successor is there, in order: printed[i] is generation i + 2.
       assert.ok(chain.length - 1 >= printed.length, `${printed.length} printed, ${chain.length - 1} committed`);
       assert.deepStrictEqual(chain.slice(1, printed.length + 1), printed);
+      t.diagnostic(`${printed.length} rotations printed, ${chain.length - 1} committed before the kill`);
       // The family holds exactly the chain: each generation once, none rotated twice.
       const rows = rawRows<{ generation: number; n: number; rotated: number }>(
         path,
