@@ -2,7 +2,7 @@
  * The composition root: builds an {@link AuthorizationServer} from a store and settings,
  * wiring the pieces that do I/O (remote JWKS fetching, the KEK file, the log).
  */
-import { AuthorizationServer } from './core/authorization-server.ts';
+import { AuthorizationServer, type DpopOptions } from './core/authorization-server.ts';
 import { jsonLineSink, type EventSink } from './core/events.ts';
 import type { Store } from './core/store.ts';
 import type { SigningAlg } from './core/types.ts';
@@ -23,6 +23,8 @@ export interface AuthorizationServerOptions {
   onEvent?: EventSink;
   /** Seconds since the epoch; for tests. */
   clock?: () => number;
+  /** DPoP (RFC 9449): require server nonces, proof freshness window. */
+  dpop?: DpopOptions;
 }
 
 /**
@@ -47,6 +49,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     resolveRemoteJwks: createRemoteJwksResolver(),
     onEvent: options.onEvent,
     clock: options.clock,
+    dpop: options.dpop,
   });
   if (log) server.onEvent(log);
   return server;

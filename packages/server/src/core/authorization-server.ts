@@ -7,6 +7,7 @@
 import type { JWTVerifyGetKey } from 'jose';
 import { endpointsFor, type ServerContext } from './context.ts';
 import { randomHandle, randomId, seal, sha256, tokenPrefixes } from './crypto.ts';
+import { dpopDefaults, DpopNonces, dpopSigningAlgs, type DpopSettings } from './dpop.ts';
 import { combineSinks, type EventSink } from './events.ts';
 import type { CoreRequest, CoreResponse } from './http-types.ts';
 import { route } from './router.ts';
@@ -34,6 +35,23 @@ export interface AuthorizationServerDeps {
   onEvent?: EventSink;
   /** Seconds since the epoch; injectable for tests. */
   clock?: () => number;
+  /** DPoP (RFC 9449) settings; proofs are always accepted, nonces only required when asked. */
+  dpop?: DpopOptions;
+}
+
+/** DPoP settings of a server; the defaults are {@link dpopDefaults}. */
+export interface DpopOptions {
+  /**
+   * Require a server nonce in every proof (RFC 9449 section 8). Nonces rotate every
+   * `nonceSlotSeconds` and are derived from the KEK, so instances sharing it agree. Default off.
+   */
+  requireNonce?: boolean;
+  /** Length of a nonce slot, in seconds (a nonce is accepted for one to two slots). @default 60 */
+  nonceSlotSeconds?: number;
+  /** How old a proof's `iat` may be, in seconds. @default 60 */
+  maxAge?: number;
+  /** How far in the future a proof's `iat` may be, in seconds. @default 5 */
+  futureSkew?: number;
 }
 
 /** Settings of a client to register; omitted ones take {@link clientDefaults}. */
@@ -69,7 +87,12 @@ export interface IssueGrantInput {
   authTime?: number;
   /** Claims the id_tokens of this grant repeat (`acr`, `amr`). */
   idTokenClaims?: Record<string, unknown>;
-  /** RFC 9449: bind the family to this DPoP key thumbprint. */
+  /**
+   * RFC 9449: the JWK SHA-256 thumbprint of the client's DPoP key. The access token is bound to it
+   * (`token_type: DPoP`); for a public client the refresh token family is bound too, so every
+   * refresh needs a proof by that key (RFC 9449 section 5). Confidential clients' refresh tokens
+   * are not bound: they are sender-constrained by client authentication already.
+   */
   dpopJkt?: string;
 }
 
@@ -117,6 +140,7 @@ export class AuthorizationServer {
       keys: deps.keys,
       kek: deps.kek,
       resolveRemoteJwks: deps.resolveRemoteJwks,
+      dpop: dpopSettings(deps.kek, deps.dpop),
       emit,
       now: clock,
     };
@@ -203,7 +227,12 @@ export class AuthorizationServer {
       expiresAt: now + client.absoluteTtl,
     };
     if (input.idTokenClaims) grant.idTokenClaims = input.idTokenClaims;
-    if (input.dpopJkt) grant.dpopJkt = input.dpopJkt;
+    if (input.dpopJkt !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(input.dpopJkt)) {
+      throw new TypeError('dpopJkt must be a base64url SHA-256 JWK thumbprint (43 characters, RFC 7638)');
+    }
+    // RFC 9449 section 5: refresh tokens issued to public clients are bound to the DPoP key;
+    // those of confidential clients are not.
+    if (input.dpopJkt !== undefined && client.authMethod === 'none') grant.dpopJkt = input.dpopJkt;
     // OIDC Core section 11: with openid, a refresh token only when offline_access was granted.
     const issuesRefreshToken = !scope.includes('openid') || scope.includes('offline_access');
     const refreshToken = randomHandle(tokenPrefixes.refreshToken);
@@ -269,6 +298,20 @@ function validateClient(client: ClientRecord, input: RegisterClientInput): void 
     if (!Number.isInteger(value) || value <= 0) throw new TypeError(`${name} must be a whole number of seconds > 0`);
   }
   if (client.scope !== '' && !isWellFormedScope(client.scope)) throw new TypeError('scope is malformed');
+}
+
+/** The DPoP settings of a server from its options. */
+function dpopSettings(kek: Uint8Array, options: DpopOptions = {}): DpopSettings {
+  const settings: DpopSettings = {
+    algorithms: dpopSigningAlgs,
+    maxAge: options.maxAge ?? dpopDefaults.maxAge,
+    futureSkew: options.futureSkew ?? dpopDefaults.futureSkew,
+  };
+  for (const [name, value] of Object.entries({ maxAge: settings.maxAge, futureSkew: settings.futureSkew })) {
+    if (!Number.isInteger(value) || value < 0) throw new TypeError(`dpop.${name} must be a whole number of seconds >= 0`);
+  }
+  if (options.requireNonce) settings.nonces = new DpopNonces(kek, options.nonceSlotSeconds ?? dpopDefaults.nonceSlot);
+  return settings;
 }
 
 /** Checks and normalises the issuer (no trailing slash, no query or fragment). */

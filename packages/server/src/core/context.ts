@@ -4,6 +4,7 @@
  * endpoint modules free of configuration plumbing.
  */
 import type { JWTVerifyGetKey } from 'jose';
+import type { DpopSettings } from './dpop.ts';
 import type { EventSink } from './events.ts';
 import type { Store } from './store.ts';
 import type { KeyRing } from '../tokens/keyring.ts';
@@ -26,6 +27,8 @@ export interface ServerContext {
   kek: Uint8Array;
   /** Remote JWKS for `private_key_jwt` clients registered with a `jwks_uri` (I/O, injected). */
   resolveRemoteJwks: (jwksUri: string) => JWTVerifyGetKey;
+  /** RFC 9449: accepted proof algorithms, the `iat` window, and the server nonces when required. */
+  dpop: DpopSettings;
   emit: EventSink;
   /** Seconds since the epoch. */
   now(): number;

@@ -38,5 +38,7 @@ export function serverMetadata(ctx: ServerContext): Record<string, unknown> {
     introspection_endpoint_auth_methods_supported: tokenEndpointAuthMethods,
     introspection_endpoint_auth_signing_alg_values_supported: assertionAlgorithms,
     access_token_signing_alg_values_supported: [alg],
+    // RFC 9449 section 5.1: the JWS algorithms accepted in DPoP proofs.
+    dpop_signing_alg_values_supported: ctx.dpop.algorithms,
   };
 }

@@ -36,10 +36,16 @@ export type RefreshRejection =
 
 /** What the core decided for a presented refresh token. */
 export type RefreshDecision =
-  /** Refuse. With `revokeFamily`, the store revokes the whole family in the same transaction. */
-  | { action: 'reject'; reason: RefreshRejection; revokeFamily?: boolean }
-  /** Mark the token rotated (keeping `successorSealed`) and insert the successor at generation + 1. */
-  | { action: 'rotate'; successor: NewRefreshToken; successorSealed: string }
+  /**
+   * Refuse. With `revokeFamily`, the store revokes the whole family in the same transaction,
+   * with `revokedAt` = `at` (the core's clock; the store's own when absent).
+   */
+  | { action: 'reject'; reason: RefreshRejection; revokeFamily?: boolean; at?: number }
+  /**
+   * Mark the token rotated at `at` (the core's clock; the store's own when absent), keeping
+   * `successorSealed`, and insert the successor at generation + 1, created at the same time.
+   */
+  | { action: 'rotate'; successor: NewRefreshToken; successorSealed: string; at?: number }
   /** Keep the token (rotation off) and slide its idle expiry to `expiresAt`. */
   | { action: 'keep'; expiresAt: number }
   /** Lost-response retry: change nothing; the core unseals the successor from the snapshot. */

@@ -1,9 +1,15 @@
 /**
  * The token endpoint (RFC 6749 section 3.2) as a short list of named steps: parse the form,
- * reject duplicate parameters, authenticate the client, dispatch by `grant_type`.
+ * reject duplicate parameters, check the DPoP proof, authenticate the client, dispatch by
+ * `grant_type`.
+ *
+ * The DPoP proof (RFC 9449) is checked before client authentication: a client told to use a
+ * nonce (`use_dpop_nonce`) retries with the same request, and its client assertion's `jti` must
+ * not have been consumed by the refused attempt.
  */
 import type { ServerContext } from './context.ts';
 import { authenticateClient } from './client-auth.ts';
+import { verifyDpopProof } from './dpop.ts';
 import { OAuthError } from './errors.ts';
 import { parseForm, requireParam } from './form.ts';
 import { jsonResponse, type CoreRequest, type CoreResponse } from './http-types.ts';
@@ -16,6 +22,8 @@ export interface GrantRequest {
   client: ClientRecord;
   params: URLSearchParams;
   request: CoreRequest;
+  /** RFC 9449: thumbprint of the key of a valid DPoP proof sent with the request. */
+  dpopJkt?: string;
 }
 
 /** A grant type handler: one module per grant type. */
@@ -23,7 +31,8 @@ export type GrantHandler = (ctx: ServerContext, req: GrantRequest) => Promise<To
 
 /** The grant types this endpoint dispatches to. An authorization-code module plugs in here. */
 export const grantHandlers: Readonly<Record<string, GrantHandler>> = {
-  [refreshToken.grantType]: (ctx, req) => refreshToken.refreshTokenGrant(ctx, { client: req.client, params: req.params }),
+  [refreshToken.grantType]: (ctx, req) =>
+    refreshToken.refreshTokenGrant(ctx, { client: req.client, params: req.params, dpopJkt: req.dpopJkt }),
 };
 
 /**
@@ -37,6 +46,10 @@ export const grantHandlers: Readonly<Record<string, GrantHandler>> = {
 export async function tokenEndpoint(ctx: ServerContext, request: CoreRequest): Promise<CoreResponse> {
   const params = parseForm(request);
   const grantType = requireParam(params, 'grant_type');
+  const proof = await verifyDpopProof(
+    { header: request.headers.dpop, method: request.method, url: ctx.endpoints.token, now: ctx.now() },
+    { settings: ctx.dpop, store: ctx.store },
+  );
   const { client } = await authenticateClient(
     {
       authorization: request.headers.authorization,
@@ -51,5 +64,8 @@ export async function tokenEndpoint(ctx: ServerContext, request: CoreRequest): P
   if (!handler) {
     throw new OAuthError('unsupported_grant_type', 'The grant type is not supported.', { detail: grantType });
   }
-  return jsonResponse(200, await handler(ctx, { client, params, request }));
+  const body = await handler(ctx, { client, params, request, dpopJkt: proof?.jkt });
+  // RFC 9449 section 8.2: a fresh nonce may ride on any response, so the next proof has it.
+  const nonces = ctx.dpop.nonces;
+  return jsonResponse(200, body, nonces && proof ? { 'dpop-nonce': nonces.current(ctx.now()) } : {});
 }

@@ -284,7 +284,7 @@ export class PostgresStore implements Store {
       const decision = decide(snapshot);
       switch (decision.action) {
         case 'rotate': {
-          const now = nowSeconds();
+          const now = decision.at ?? nowSeconds();
           // RFC 9700 section 4.14.2: the presented token is invalidated as its successor is issued.
           const rotated = await db.query(
             `UPDATE ${this.#t.tokens}
@@ -306,7 +306,7 @@ export class PostgresStore implements Store {
             await db.query(
               `UPDATE ${this.#t.grants} SET revoked_at = $2, revoked_reason = 'reuse'
                WHERE family_id = $1 AND revoked_at IS NULL`,
-              [token.familyId, nowSeconds()],
+              [token.familyId, decision.at ?? nowSeconds()],
             );
           }
           break;

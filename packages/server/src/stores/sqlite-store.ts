@@ -419,7 +419,7 @@ export class SqliteStore implements Store {
         return;
       case 'reject':
         if (decision.revokeFamily && snapshot) {
-          this.#s.revokeGrant.run(nowSeconds(), 'reuse', snapshot.grant.familyId);
+          this.#s.revokeGrant.run(decision.at ?? nowSeconds(), 'reuse', snapshot.grant.familyId);
         }
         return;
       case 'keep': {
@@ -430,7 +430,7 @@ export class SqliteStore implements Store {
       case 'rotate': {
         if (!snapshot) throw new Error('cannot rotate an unknown refresh token');
         const { token } = snapshot;
-        const now = nowSeconds();
+        const now = decision.at ?? nowSeconds();
         const changed = this.#s.rotateToken.run(
           now, decision.successor.tokenHash, decision.successorSealed, token.tokenHash,
         ).changes;

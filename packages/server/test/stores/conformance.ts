@@ -379,6 +379,19 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
         assert.equal((await store.findRefreshToken(taken.tokenHash))?.token.generation, 1);
       });
 
+      it("rotate and reject record the decision's time (one clock: the core's)", async () => {
+        const { first } = await seedGrant();
+        const successor = newToken();
+        const at = now() - 1234;
+        await store.useRefreshToken(first.tokenHash, () => ({ ...rotateTo(successor), at }));
+        const parent = await store.findRefreshToken(first.tokenHash);
+        assert.equal(parent?.token.rotatedAt, at);
+        const child = await store.findRefreshToken(successor.tokenHash);
+        assert.equal(child?.token.createdAt, at);
+        await store.useRefreshToken(first.tokenHash, () => ({ action: 'reject', reason: 'reuse', revokeFamily: true, at: at + 7 }));
+        assert.equal((await store.getGrant(parent!.grant.familyId))?.revokedAt, at + 7);
+      });
+
       it('keep slides the expiry and leaves the token active', async () => {
         const { first } = await seedGrant();
         const slid = first.expiresAt + 500;

@@ -8,6 +8,13 @@
  * one rotates it; the others, and a client whose response was lost, get the same successor
  * while the retry window is open and the successor unused; anything later is reuse, which
  * revokes the whole family.
+ *
+ * DPoP (RFC 9449 section 5): a public client's family is bound to a key when its first grant is
+ * issued with one (`issueGrant({ dpopJkt })`, `grants issue --dpop-jkt`); every refresh of a bound
+ * family needs a valid proof by that key, else `invalid_grant`. A family issued unbound stays
+ * unbound (a later proof binds that request's access token, not the family): it is protected by
+ * rotation and reuse detection instead (RFC 9700 section 4.14.2). Confidential clients' families
+ * are never bound; their access tokens are, whenever a proof is presented.
  */
 import { OAuthError } from '../errors.ts';
 import { requireParam } from '../form.ts';
@@ -115,24 +122,26 @@ export function decideRefresh(snapshot: RefreshSnapshot | undefined, rules: Refr
   if (grant.clientId !== client.clientId) return reject('foreign_client');
   if (grant.revokedAt !== undefined) return reject('revoked');
   if (grant.expiresAt <= now) return reject('expired');
+  // RFC 9449 section 5: a refresh token bound to a DPoP key is only usable with a proof by that
+  // key. Checked before reuse detection: whoever lacks the key can neither use the token nor,
+  // by presenting an old one, revoke the family of the client that holds it.
+  if (!sameKey(grant, rules)) return reject('dpop_key_mismatch');
 
   if (token.state === 'rotated') {
     // Lost-response retry: the same client presents the token it just rotated, within the
     // window, while the successor is unused: answer with the same successor, fork nothing.
     const withinWindow = client.retryWindow > 0 && token.rotatedAt !== undefined && now - token.rotatedAt <= client.retryWindow;
     const successorUnused = successor !== undefined && successor.state === 'active' && successor.expiresAt > now;
-    if (withinWindow && successorUnused && token.successorSealed !== undefined && sameKey(grant, rules)) {
+    if (withinWindow && successorUnused && token.successorSealed !== undefined) {
       checkNarrowing(grant, rules);
       return { action: 'replay' };
     }
     // RFC 9700 section 4.14.2: an invalidated refresh token presented again means one of the
     // two parties holding it is an attacker: revoke the whole family.
-    return { action: 'reject', reason: 'reuse', revokeFamily: true };
+    return { action: 'reject', reason: 'reuse', revokeFamily: true, at: now };
   }
 
   if (token.expiresAt <= now) return reject('expired');
-  // RFC 9449 section 5: a refresh token bound to a DPoP key is only usable with a proof by that key.
-  if (!sameKey(grant, rules)) return reject('dpop_key_mismatch');
   checkNarrowing(grant, rules);
 
   const expiresAt = Math.min(now + client.idleTtl, grant.expiresAt);
@@ -141,6 +150,7 @@ export function decideRefresh(snapshot: RefreshSnapshot | undefined, rules: Refr
     action: 'rotate',
     successor: { tokenHash: rules.successor.tokenHash, expiresAt },
     successorSealed: rules.successor.sealed,
+    at: now,
   };
 }
 
