@@ -7,6 +7,7 @@
  * import { discovery, refreshTokenGrant } from '@refresh-grant/client'
  * const config = await discovery(new URL('https://auth.example.com'), 'my-client', 's3cret')
  * const tokens = await refreshTokenGrant(config, refreshToken)
+ * // DPoP-bound (RFC 9449): const tokens = await refreshTokenGrant(config, refreshToken, undefined, { DPoP: getDPoPHandle(config, keyPair) })
  */
 export { Configuration, allowInsecureRequests, customFetch } from './configuration.ts';
 export type { ClientMetadata, CustomFetch, CustomFetchOptions, ServerMetadata } from './configuration.ts';
@@ -36,3 +37,7 @@ export { createTokenManager, ReauthenticationRequiredError } from './token-manag
 export type { RetryOptions, TokenManager, TokenManagerEvents, TokenManagerOptions, TokenSetInput } from './token-manager.ts';
 export type { StoredTokens, TokenStore } from './token-store.ts';
 export { createMemoryStore } from './memory-store.ts';
+export { getDPoPHandle, randomDPoPKeyPair } from './dpop.ts';
+export type { DPoPHandle, DPoPHandleOptions } from './dpop.ts';
+export { createBrowserStore } from './browser-store.ts';
+export type { BrowserStoreOptions, BrowserTokenStore } from './browser-store.ts';

@@ -1,4 +1,6 @@
 import type { Configuration } from './configuration.ts';
+import type { DPoPHandle } from './dpop.ts';
+import type { OAuthResponseError } from './errors.ts';
 import { send } from './http.ts';
 import {
   buildRefreshRequest,
@@ -9,11 +11,14 @@ import {
   type TokenResponse,
 } from './refresh-request.ts';
 
-/**
- * Options of {@link refreshTokenGrant}. (openid-client's 4th argument is its `DPoPOptions`; a
- * `DPoP` member will join these.)
- */
+/** Options of {@link refreshTokenGrant} (openid-client's `DPoPOptions`, plus two of ours). */
 export interface RefreshTokenGrantOptions {
+  /**
+   * Sender-constrains the request with DPoP (RFC 9449): a proof by this handle's key rides on the
+   * request, the server's nonce is remembered, and one `use_dpop_nonce` answer is retried with it.
+   * Make it with {@link getDPoPHandle} (openid-client's handles fit too).
+   */
+  DPoP?: DPoPHandle;
   /** Aborts the request; the abort reason is rethrown as is. */
   signal?: AbortSignal;
   /**
@@ -33,6 +38,8 @@ export interface RefreshTokenGrantOptions {
  * @example
  * const tokens = await refreshTokenGrant(config, refreshToken, { scope: 'read', resource: ['https://api.example'] })
  * tokens.access_token; tokens.expiresIn(); tokens.refresh_token ?? refreshToken
+ * // Sender-constrained (RFC 9449):
+ * const bound = await refreshTokenGrant(config, refreshToken, undefined, { DPoP: getDPoPHandle(config, keyPair) })
  */
 export async function refreshTokenGrant(
   config: Configuration,
@@ -40,9 +47,19 @@ export async function refreshTokenGrant(
   parameters?: RefreshParameters,
   options?: RefreshTokenGrantOptions,
 ): Promise<TokenResponse> {
-  const { method, url, headers, body } = await buildRefreshRequest(config, refreshToken, parameters);
-  const response = await send(config, url, method, headers, body.toString(), options?.signal);
-  const result = parseRefreshResponse(response, response.receivedAt);
+  const DPoP = options?.DPoP;
+  let response;
+  let result;
+  for (let retried = !DPoP; ; retried = true) {
+    // Built afresh for a retry: a client assertion is single use.
+    const { method, url, headers, body } = await buildRefreshRequest(config, refreshToken, parameters);
+    await DPoP?.addProof(url, headers, method);
+    response = await send(config, url, method, headers, body.toString(), options?.signal);
+    DPoP?.cacheNonce(response, url);
+    result = parseRefreshResponse(response, response.receivedAt);
+    // RFC 9449 section 8: a server asking for a nonce gets one more request, with it.
+    if (result.ok || retried || (result.error as OAuthResponseError).error !== 'use_dpop_nonce') break;
+  }
   if (!result.ok) throw result.error;
   const { tokens } = result;
   if (!tokens.id_token) return tokens;

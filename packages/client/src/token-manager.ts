@@ -1,4 +1,5 @@
 import type { Configuration } from './configuration.ts';
+import type { DPoPHandle } from './dpop.ts';
 import { InvalidResponseError, OAuthResponseError, RefreshError } from './errors.ts';
 import type { RefreshParameters, TokenResponse } from './refresh-request.ts';
 import { refreshTokenGrant } from './refresh-token-grant.ts';
@@ -36,6 +37,13 @@ export interface TokenManagerOptions {
   random?: () => number;
   /** The fetch the `fetch` wrapper calls. @default globalThis.fetch */
   fetch?: typeof fetch;
+  /**
+   * DPoP (RFC 9449): the handle of the key the session's tokens are bound to (keep the key pair
+   * beside the tokens: `createBrowserStore().dpopKeyPair(key)` in browsers). Refreshes carry
+   * proofs, and the `fetch` wrapper sends DPoP-bound access tokens as `Authorization: DPoP` with a
+   * proof (`ath`) per request.
+   */
+  DPoP?: DPoPHandle;
 }
 
 /** Events of a token manager and what their listeners receive. */
@@ -73,7 +81,11 @@ export interface TokenManager {
   refresh(): Promise<StoredTokens>;
   /** Stores a token set obtained at sign-in (authorization code or any other grant). */
   setTokens(tokens: TokenSetInput): Promise<StoredTokens>;
-  /** `fetch` with `Authorization: Bearer`; after a 401 with `error="invalid_token"` it refreshes and retries once. */
+  /**
+   * `fetch` with `Authorization: Bearer`, or `DPoP` plus a proof for a DPoP-bound token (retried once
+   * when the resource server asks for a nonce); after a 401 with `error="invalid_token"` it
+   * refreshes and retries once.
+   */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /** Subscribes to an event; returns the unsubscribe function. */
   on<E extends keyof TokenManagerEvents>(event: E, listener: (detail: TokenManagerEvents[E]) => void): () => void;
@@ -102,7 +114,7 @@ export class ReauthenticationRequiredError extends Error {
  * const response = await manager.fetch('https://api.example.com/me')
  */
 export function createTokenManager(options: TokenManagerOptions): TokenManager {
-  const { config, store, key = 'default', parameters, refreshSkew = 30, refreshJitter = 30 } = options;
+  const { config, store, key = 'default', parameters, refreshSkew = 30, refreshJitter = 30, DPoP } = options;
   const { attempts = 4, baseDelay = 500, maxDelay = 30_000 } = options.retry ?? {};
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
@@ -173,7 +185,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     let reread = false;
     for (let attempt = 1; ; attempt++) {
       try {
-        const response = await refreshTokenGrant(config, current.refreshToken, parameters, { idToken: current.idToken });
+        const response = await refreshTokenGrant(config, current.refreshToken, parameters, { idToken: current.idToken, DPoP });
         return await save(toStored(response, current));
       } catch (error) {
         const rotated = error instanceof InvalidResponseError ? error.body?.refresh_token : undefined;
@@ -227,11 +239,23 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     }
   };
 
-  const authorized = (request: Request, tokens: StoredTokens) => {
-    if (tokens.tokenType === 'dpop') throw new TypeError('DPoP-bound access tokens are not supported yet');
-    request.headers.set('authorization', `Bearer ${tokens.accessToken}`);
-    return (options.fetch ?? fetch)(request);
+  const authorized = async (request: Request, tokens: StoredTokens) => {
+    const url = new URL(request.url);
+    let scheme = 'Bearer';
+    if (tokens.tokenType === 'dpop') {
+      if (!DPoP) throw new TypeError('the access token is DPoP-bound: pass the handle of its key as the "DPoP" option');
+      // RFC 9449 section 7.1: a DPoP-bound token goes with the DPoP scheme and a proof carrying ath.
+      await DPoP.addProof(url, request.headers, request.method, tokens.accessToken);
+      scheme = 'DPoP';
+    }
+    request.headers.set('authorization', `${scheme} ${tokens.accessToken}`);
+    const response = await (options.fetch ?? fetch)(request);
+    DPoP?.cacheNonce(response, url);
+    return response;
   };
+  /** True for a 401 whose `WWW-Authenticate` challenges carry `error`. */
+  const challenged = (response: Response, error: string) =>
+    response.status === 401 && parseWWWAuthenticate(response.headers.get('www-authenticate')).some((c) => c.parameters.error === error);
 
   return {
     getTokens,
@@ -261,16 +285,22 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     },
     async fetch(input, init) {
       const request = new Request(input, init);
-      const retry = request.clone();
+      const attempt = async (tokens: StoredTokens) => {
+        const response = await authorized(request.clone(), tokens);
+        // RFC 9449 section 9: a resource server asking for a nonce gets one more request, with it.
+        if (!DPoP || tokens.tokenType !== 'dpop' || !challenged(response, 'use_dpop_nonce')) return response;
+        await response.body?.cancel();
+        return authorized(request.clone(), tokens);
+      };
       const tokens = await getTokens();
-      const response = await authorized(request, tokens);
+      let response = await attempt(tokens);
       // RFC 6750 section 3.1: invalid_token means expired, revoked or otherwise invalid; a refresh may help.
-      if (response.status !== 401 || !parseWWWAuthenticate(response.headers.get('www-authenticate')).some((c) => c.parameters.error === 'invalid_token')) {
-        await retry.body?.cancel();
-        return response;
+      if (challenged(response, 'invalid_token')) {
+        await response.body?.cancel();
+        response = await attempt(await refreshOnce(true, tokens.accessToken));
       }
-      await response.body?.cancel();
-      return authorized(retry, await refreshOnce(true, tokens.accessToken));
+      await request.body?.cancel();
+      return response;
     },
     on(event, listener) {
       const set = listeners.get(event) ?? new Set();

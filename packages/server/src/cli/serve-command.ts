@@ -13,7 +13,7 @@ import { commonOptions, dbOption, UsageError, type CliIo } from './common.ts';
 
 export const serveUsage = `Usage:
   refresh-grant serve [--port 8080] [--host 127.0.0.1] [--db ./refresh-grant.db | postgres://...]
-      [--issuer URL] [--kek-file FILE] [--no-demo] [--quiet]
+      [--issuer URL] [--kek-file FILE] [--dpop-nonce] [--no-demo] [--quiet]
 `;
 
 /** Runs `serve`; resolves with the exit code once the server has shut down. */
@@ -26,6 +26,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       host: { type: 'string', default: '127.0.0.1' },
       'no-demo': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
+      'dpop-nonce': { type: 'boolean', default: false },
     },
   });
   if (values.help) return io.stdout(serveUsage), 0;
@@ -48,6 +49,8 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       store,
       kek: { file: values['kek-file'] ?? defaultKekFile(db) },
       log: values.quiet ? false : undefined,
+      // RFC 9449 section 8: require server-provided nonces in DPoP proofs.
+      dpop: values['dpop-nonce'] ? { requireNonce: true } : undefined,
     });
   } catch (err) {
     http.close();

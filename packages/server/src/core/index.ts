@@ -13,4 +13,5 @@ export * from './events.ts';
 export * from './http-types.ts';
 export * from './store.ts';
 export * from './types.ts';
+export * from './dpop.ts';
 export { decideRefresh, mustRotate } from './grants/refresh-token.ts';

@@ -27,7 +27,7 @@ describe('CLI', () => {
   let dir: string;
   let db: string;
   let proc: ChildProcess;
-  let issuer: string;
+  let issuer = '';
   let startup = '';
 
   before(async () => {
@@ -35,15 +35,16 @@ describe('CLI', () => {
     db = join(dir, 'cli.db');
     proc = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--db', db, '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
     const lines = createInterface({ input: proc.stdout! });
-    issuer = await new Promise<string>((resolve) => lines.once('line', resolve));
-    // Collect the demo text printed after the issuer line.
-    await new Promise<void>((resolve) => {
+    // One listener from the start: readline may emit every line of a chunk in one go.
+    await new Promise<void>((resolve, reject) => {
+      proc.once('exit', (code) => reject(new Error(`serve exited early with ${code}`)));
       lines.on('line', (line) => {
-        startup += line + '\n';
+        if (!issuer) issuer = line;
+        else startup += line + '\n';
         if (line.includes("-d 'grant_type=refresh_token")) resolve();
       });
     });
-  });
+  }, { timeout: 20_000 });
   after(async () => {
     if (proc.exitCode === null) proc.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
