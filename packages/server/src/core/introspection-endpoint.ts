@@ -4,7 +4,7 @@
  * active only to the client it belongs to.
  */
 import type { ServerContext } from './context.ts';
-import { authenticateClient } from './client-auth.ts';
+import { authenticateRequest } from './request-auth.ts';
 import { parseForm, requireParam } from './form.ts';
 import { jsonResponse, type CoreRequest, type CoreResponse } from './http-types.ts';
 import { grantIsLive, lookupToken } from './token-lookup.ts';
@@ -20,10 +20,7 @@ import { grantIsLive, lookupToken } from './token-lookup.ts';
 export async function introspectionEndpoint(ctx: ServerContext, request: CoreRequest): Promise<CoreResponse> {
   const params = parseForm(request);
   // RFC 7662 section 2.1: the endpoint MUST require some form of authorization.
-  const { client } = await authenticateClient(
-    { authorization: request.headers.authorization, params, audiences: [ctx.issuer, ctx.endpoints.introspection], now: ctx.now() },
-    { store: ctx.store, kek: ctx.kek, resolveRemoteJwks: ctx.resolveRemoteJwks },
-  );
+  const { client } = await authenticateRequest(ctx, request, params, ctx.endpoints.introspection);
   const token = requireParam(params, 'token');
   const found = await lookupToken(ctx, token, params.get('token_type_hint'));
   const now = ctx.now();

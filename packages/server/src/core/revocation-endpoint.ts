@@ -3,7 +3,7 @@
  * an access token marks it revoked so that introspection reports it inactive.
  */
 import type { ServerContext } from './context.ts';
-import { authenticateClient } from './client-auth.ts';
+import { authenticateRequest } from './request-auth.ts';
 import { OAuthError } from './errors.ts';
 import { parseForm, requireParam } from './form.ts';
 import type { CoreRequest, CoreResponse } from './http-types.ts';
@@ -22,10 +22,7 @@ const hints = new Set(['refresh_token', 'access_token']);
 export async function revocationEndpoint(ctx: ServerContext, request: CoreRequest): Promise<CoreResponse> {
   const params = parseForm(request);
   // RFC 7009 section 2.1: the client also authenticates with the revocation endpoint.
-  const { client } = await authenticateClient(
-    { authorization: request.headers.authorization, params, audiences: [ctx.issuer, ctx.endpoints.revocation], now: ctx.now() },
-    { store: ctx.store, kek: ctx.kek, resolveRemoteJwks: ctx.resolveRemoteJwks },
-  );
+  const { client } = await authenticateRequest(ctx, request, params, ctx.endpoints.revocation);
   const token = requireParam(params, 'token');
   const hint = params.get('token_type_hint');
   // RFC 7009 section 2.2.1: unsupported_token_type for a type the server cannot revoke.

@@ -8,7 +8,7 @@
  * not have been consumed by the refused attempt.
  */
 import type { ServerContext } from './context.ts';
-import { authenticateClient } from './client-auth.ts';
+import { authenticateRequest } from './request-auth.ts';
 import { verifyDpopProof } from './dpop.ts';
 import { OAuthError } from './errors.ts';
 import { parseForm, requireParam } from './form.ts';
@@ -50,15 +50,7 @@ export async function tokenEndpoint(ctx: ServerContext, request: CoreRequest): P
     { header: request.headers.dpop, method: request.method, url: ctx.endpoints.token, now: ctx.now() },
     { settings: ctx.dpop, store: ctx.store },
   );
-  const { client } = await authenticateClient(
-    {
-      authorization: request.headers.authorization,
-      params,
-      audiences: [ctx.issuer, ctx.endpoints.token],
-      now: ctx.now(),
-    },
-    { store: ctx.store, kek: ctx.kek, resolveRemoteJwks: ctx.resolveRemoteJwks },
-  );
+  const { client } = await authenticateRequest(ctx, request, params, ctx.endpoints.token);
   // RFC 6749 section 5.2: a grant type the server does not support is unsupported_grant_type.
   const handler = Object.hasOwn(grantHandlers, grantType) ? grantHandlers[grantType] : undefined;
   if (!handler) {
