@@ -4,7 +4,7 @@
  * It comes from `REFRESH_GRANT_KEK` (base64url) or a file created on first use with mode 0600.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 
 /** Where the KEK comes from. */
 export interface KekSource {
@@ -31,16 +31,21 @@ export function loadKek(source: KekSource): Uint8Array {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
+  // Written whole to a temporary file, then linked into place: link(2) fails if the name
+  // exists, so of two processes creating it at once one wins and the other reads a complete file.
+  const tmp = `${source.file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const fd = openSync(tmp, 'wx', 0o600);
   try {
-    // O_EXCL: of two processes creating it at once, one writes and the other reads.
-    const fd = openSync(source.file, 'wx', 0o600);
-    try {
-      writeSync(fd, randomBytes(32).toString('base64url') + '\n');
-    } finally {
-      closeSync(fd);
-    }
+    writeSync(fd, randomBytes(32).toString('base64url') + '\n');
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(tmp, source.file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    unlinkSync(tmp);
   }
   return decode(readFileSync(source.file, 'utf8').trim(), source.file);
 }
