@@ -1,7 +1,8 @@
 /**
  * Opens the store a `--db` value names: a `postgres://` or `postgresql://` URL opens the
  * PostgreSQL store (its `schema` search parameter, if any, names the schema to use instead of
- * `public`), anything else is a SQLite file path.
+ * `public`; `pool_size` sets the connection pool per instance), anything else is a SQLite file
+ * path.
  */
 import type { Store } from '../core/store.ts';
 
@@ -11,20 +12,33 @@ export function isPostgresUrl(db: string): boolean {
 }
 
 /**
- * Splits the `schema` search parameter off a PostgreSQL URL: it is ours, not the driver's.
+ * Splits our own search parameters (`schema`, `pool_size`) off a PostgreSQL URL; the rest is
+ * the driver's.
  *
  * @example
  * ```ts
- * postgresSchemaParam('postgres://db/app?schema=auth') // { connectionString: 'postgres://db/app', schema: 'auth' }
+ * postgresSchemaParam('postgres://db/app?schema=auth&pool_size=20')
+ * // { connectionString: 'postgres://db/app', schema: 'auth', poolSize: 20 }
  * ```
  */
-export function postgresSchemaParam(db: string): { connectionString: string; schema?: string } {
+export function postgresSchemaParam(db: string): { connectionString: string; schema?: string; poolSize?: number } {
   const url = new URL(db);
   const schema = url.searchParams.get('schema');
-  if (schema === null) return { connectionString: db };
-  if (schema === '') throw new TypeError('the schema parameter of a PostgreSQL URL must not be empty');
-  url.searchParams.delete('schema');
-  return { connectionString: url.href, schema };
+  const poolSize = url.searchParams.get('pool_size');
+  if (schema === null && poolSize === null) return { connectionString: db };
+  const out: { connectionString: string; schema?: string; poolSize?: number } = { connectionString: '' };
+  if (schema !== null) {
+    if (schema === '') throw new TypeError('the schema parameter of a PostgreSQL URL must not be empty');
+    out.schema = schema;
+    url.searchParams.delete('schema');
+  }
+  if (poolSize !== null) {
+    if (!/^[1-9]\d{0,3}$/.test(poolSize)) throw new TypeError('pool_size must be a whole number from 1 to 9999');
+    out.poolSize = Number(poolSize);
+    url.searchParams.delete('pool_size');
+  }
+  out.connectionString = url.href;
+  return out;
 }
 
 /**
@@ -40,8 +54,8 @@ export function postgresSchemaParam(db: string): { connectionString: string; sch
 export async function openStore(db: string): Promise<Store> {
   if (isPostgresUrl(db)) {
     const { openPostgresStore } = await import('./postgres-store.ts');
-    const { connectionString, schema } = postgresSchemaParam(db);
-    return openPostgresStore(connectionString, schema === undefined ? {} : { schema });
+    const { connectionString, ...options } = postgresSchemaParam(db);
+    return openPostgresStore(connectionString, options);
   }
   const { openSqliteStore } = await import('./sqlite-store.ts');
   return openSqliteStore(db);
