@@ -39,7 +39,7 @@ export interface AuthorizationServerOptions {
  */
 export async function createAuthorizationServer(options: AuthorizationServerOptions): Promise<AuthorizationServer> {
   const kek = options.kek instanceof Uint8Array ? options.kek : loadKek(options.kek);
-  const keys = await KeyRing.load(options.store, kek, { alg: options.signingAlg ?? 'ES256' });
+  const keys = await KeyRing.load(options.store, kek, { alg: options.signingAlg ?? 'ES256', clock: options.clock });
   const log = options.log === undefined ? jsonLineSink((line) => process.stderr.write(line)) : options.log || undefined;
   const server = new AuthorizationServer({
     issuer: options.issuer,

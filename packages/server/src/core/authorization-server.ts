@@ -262,16 +262,22 @@ export class AuthorizationServer {
   }
 
   /**
-   * Adds a new signing key without downtime; the previous one stays published until every
-   * token it may have signed has expired.
+   * Adds a new signing key without downtime. It is published at once and signs only after
+   * `activateAfter` seconds (default 120, twice the servers' key reload interval), so that every
+   * instance publishes it before a token signed with it exists; the previous key stays published
+   * until every token it may have signed has expired.
    */
-  async rotateKeys(): Promise<{ kid: string }> {
+  async rotateKeys(options: { activateAfter?: number } = {}): Promise<{ kid: string; activatesAt: number }> {
     const now = this.#ctx.now();
+    const activateAt = now + (options.activateAfter ?? keyActivationDelay);
     const longest = await longestTokenLifetime(this.store);
-    const record = await this.keys.rotate({ now, removeRetiredAfter: now + longest });
-    return { kid: record.kid };
+    const record = await this.keys.rotate({ now, activateAt, removeRetiredAfter: activateAt + longest });
+    return { kid: record.kid, activatesAt: record.createdAt };
   }
 }
+
+/** Seconds between publishing a rotated key and signing with it: twice the key reload interval of `serve`. */
+export const keyActivationDelay = 120;
 
 /** The longest access token or id_token lifetime of any client (what a retired key may have signed). */
 export async function longestTokenLifetime(store: Store): Promise<number> {

@@ -78,21 +78,25 @@ export class KeyRing {
   /** Signers by kid; a private key is unsealed and imported the first time it signs. */
   readonly #signers = new Map<string, JwsSigner>();
   #current!: LoadedKey;
+  /** When a published key that does not sign yet becomes current (publish-before-activate). */
+  #switchAt: number | undefined;
+  readonly #clock: () => number;
 
   /** Use {@link KeyRing.load}. */
-  private constructor(store: KeyStore, kek: Uint8Array) {
+  private constructor(store: KeyStore, kek: Uint8Array, clock: () => number) {
     this.#store = store;
     this.#kek = kek;
+    this.#clock = clock;
   }
 
   /**
    * Loads the keys from `store`. When it has none, creates the first one (`alg`, default
    * ES256) and stores it.
    */
-  static async load(store: KeyStore, kek: Uint8Array, options: { alg?: SigningAlg; now?: number } = {}): Promise<KeyRing> {
-    const ring = new KeyRing(store, kek);
+  static async load(store: KeyStore, kek: Uint8Array, options: { alg?: SigningAlg; now?: number; clock?: () => number } = {}): Promise<KeyRing> {
+    const ring = new KeyRing(store, kek, options.clock ?? nowSeconds);
     if ((await store.listSigningKeys()).length === 0) {
-      const now = options.now ?? nowSeconds();
+      const now = options.now ?? ring.#clock();
       // Two processes starting on an empty store may both get here; the later one retires the
       // earlier key, which must stay published until whatever it signed meanwhile expires.
       await store.addSigningKey(await generateSigningKey(options.alg ?? 'ES256', kek, now), now + firstKeyRaceGrace);
@@ -101,9 +105,10 @@ export class KeyRing {
     return ring;
   }
 
-  /** The current signing key's kid and alg (the newest key not retired). */
+  /** The current signing key's kid and alg (the newest key that signs at this moment). */
   get current(): { kid: string; alg: SigningAlg } {
-    return { kid: this.#current.record.kid, alg: this.#current.record.alg };
+    const current = this.#currentKey();
+    return { kid: current.record.kid, alg: current.record.alg };
   }
 
   /**
@@ -111,11 +116,17 @@ export class KeyRing {
    * Synchronous: the private key was imported once.
    */
   sign(payload: Record<string, unknown>, typ: string): string {
-    return this.#signer(this.#current).sign(payload, typ);
+    return this.#signer(this.#currentKey()).sign(payload, typ);
+  }
+
+  /** The key that signs now; switches to a pending key once its activation time has come. */
+  #currentKey(): LoadedKey {
+    if (this.#switchAt !== undefined && this.#clock() >= this.#switchAt) this.#select();
+    return this.#current;
   }
 
   /** The public JWKS: every key not past its `removeAfter` at `now`. */
-  jwks(now: number = nowSeconds()): { keys: Jwk[] } {
+  jwks(now: number = this.#clock()): { keys: Jwk[] } {
     return { keys: this.#keys.filter((k) => published(k.record, now)).map((k) => ({ ...publicMembers(k.record.publicJwk), use: 'sig', alg: k.record.alg, kid: k.record.kid }) as Jwk) };
   }
 
@@ -123,7 +134,7 @@ export class KeyRing {
    * Verifies a token this server signed (signature with a published key, `typ`, `exp`/`nbf`
    * at `now`). Returns the payload, or undefined when it is invalid or expired.
    */
-  async verify(token: string, typ: string, now: number = nowSeconds()): Promise<Record<string, unknown> | undefined> {
+  async verify(token: string, typ: string, now: number = this.#clock()): Promise<Record<string, unknown> | undefined> {
     try {
       const { payload } = await jwtVerify(
         token,
@@ -144,12 +155,14 @@ export class KeyRing {
   }
 
   /**
-   * Adds a new signing key, which becomes current, and retires the previous one. The retired
-   * key stays published until `removeRetiredAfter`: now plus the longest lifetime of a token
-   * it may have signed.
+   * Adds a new signing key and retires the previous one. The new key is published at once and
+   * signs from `activateAt` (default `now`): with several instances, an activation later than
+   * their key reload interval means every instance publishes a key before any token it signed
+   * exists. The retired key stays published until `removeRetiredAfter`: its retirement plus
+   * the longest lifetime of a token it may have signed.
    */
-  async rotate(options: { now: number; removeRetiredAfter: number; alg?: SigningAlg }): Promise<SigningKeyRecord> {
-    const record = await generateSigningKey(options.alg ?? this.#current.record.alg, this.#kek, options.now);
+  async rotate(options: { now: number; removeRetiredAfter: number; alg?: SigningAlg; activateAt?: number }): Promise<SigningKeyRecord> {
+    const record = await generateSigningKey(options.alg ?? this.#current.record.alg, this.#kek, Math.max(options.now, options.activateAt ?? options.now));
     await this.#store.addSigningKey(record, options.removeRetiredAfter);
     await this.reload();
     return record;
@@ -165,16 +178,30 @@ export class KeyRing {
       // Imported once; the record is refreshed because retiredAt/removeAfter may have changed.
       keys.push({ record, publicKey: known?.publicKey ?? createPublicKey({ key: publicMembers(record.publicJwk) as JsonWebKey, format: 'jwk' }) });
     }
-    // Oldest first; the newest key not retired signs (the newest of all if every key is retired).
+    // Oldest first (by when each signs from).
     keys.sort((a, b) => a.record.createdAt - b.record.createdAt);
-    const active = keys.filter((k) => k.record.retiredAt == null);
-    const candidates = active.length > 0 ? active : keys;
-    const current = candidates[candidates.length - 1];
-    this.#signer(current); // unseal and import now, so that sign() never fails later
+    for (const key of keys) if (key.record.createdAt > this.#clock()) this.#signer(key); // import pending keys ahead of time
     this.#keys = keys;
     this.#byKid = new Map(keys.map((k) => [k.record.kid, k]));
-    this.#current = current;
+    this.#select();
     for (const kid of this.#signers.keys()) if (!this.#byKid.has(kid)) this.#signers.delete(kid);
+  }
+
+  /**
+   * Picks the signing key at this moment: the newest key that has started signing and is not
+   * retired (the newest started one if every key is retired), and notes when a pending key
+   * takes over.
+   */
+  #select(): void {
+    const now = this.#clock();
+    const started = this.#keys.filter((k) => k.record.createdAt <= now);
+    const candidates = started.length > 0 ? started : this.#keys;
+    const active = candidates.filter((k) => k.record.retiredAt == null || k.record.retiredAt > now);
+    const current = (active.length > 0 ? active : candidates).at(-1)!;
+    this.#signer(current); // unseal and import now, so that sign() never fails later
+    this.#current = current;
+    const pending = this.#keys.filter((k) => k.record.createdAt > now).map((k) => k.record.createdAt);
+    this.#switchAt = pending.length > 0 ? Math.min(...pending) : undefined;
   }
 
   #signer(key: LoadedKey): JwsSigner {

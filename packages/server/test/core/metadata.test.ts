@@ -45,6 +45,27 @@ describe('metadata and JWKS', () => {
     assert.deepEqual(new Set(keys.map((k: { kid: string }) => k.kid)), new Set([before, kid]));
   });
 
+  it('publish before activate: a rotated key is published at once and signs only after the activation delay', async () => {
+    const kidOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url').toString()).kid;
+    await h.server.registerClient({ clientId: 'keys', authMethod: 'none' });
+    const signing = h.server.keys.current.kid;
+    const { kid, activatesAt } = await h.server.rotateKeys();
+    assert.ok(activatesAt >= Math.floor(Date.now() / 1000) + 119);
+    const published = (await (await fetch(`${h.issuer}/jwks`)).json()).keys.map((k: { kid: string }) => k.kid);
+    assert.ok(published.includes(kid) && published.includes(signing));
+    const before = await h.server.issueGrant({ clientId: 'keys', subject: 's', scope: 'a' });
+    assert.equal(kidOf(before.tokens.access_token), signing, 'the old key still signs');
+    h.advance(121);
+    try {
+      const after = await h.server.issueGrant({ clientId: 'keys', subject: 's', scope: 'a' });
+      assert.equal(kidOf(after.tokens.access_token), kid, 'the new key signs after activation');
+      const keys = (await (await fetch(`${h.issuer}/jwks`)).json()).keys.map((k: { kid: string }) => k.kid);
+      assert.ok(keys.includes(signing), 'the old key stays published while its tokens live');
+    } finally {
+      h.advance(-121);
+    }
+  });
+
   it('HEAD works on GET endpoints; POST is 405', async () => {
     assert.equal((await fetch(`${h.issuer}/jwks`, { method: 'HEAD' })).status, 200);
     const res = await fetch(`${h.issuer}/jwks`, { method: 'POST' });
