@@ -79,6 +79,7 @@ function rejectTooLarge(req: IncomingMessage, res: ServerResponse): void {
 
 function send(res: ServerResponse, response: CoreResponse, head: boolean): void {
   if (res.headersSent) return;
-  res.writeHead(response.status, response.headers);
+  // With its length known, headers and body leave in one write, without chunked framing.
+  res.writeHead(response.status, { ...response.headers, 'content-length': Buffer.byteLength(response.body) });
   res.end(head ? undefined : response.body);
 }
