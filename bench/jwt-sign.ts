@@ -1,6 +1,6 @@
 /**
  * Micro-benchmark: signing a JWT access token with jose `SignJWT` vs `JwsSigner`
- * (packages/server/src/tokens/jws.ts, node:crypto directly), for ES256 and EdDSA.
+ * (packages/server/src/core/tokens/jws.ts, node:crypto directly), for ES256 and EdDSA.
  * Each run signs the same claims N times; 5 runs; reports the medians and the ratio.
  *
  * Run: `npx node bench/jwt-sign.ts [N]` (default N = 5000).
@@ -8,7 +8,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { SigningAlg } from '../packages/server/src/core/types.ts';
-import { JwsSigner } from '../packages/server/src/tokens/jws.ts';
+import { JwsSigner } from '../packages/server/src/core/tokens/jws.ts';
 
 const n = Number(process.argv[2] ?? 5000);
 const runs = 5;

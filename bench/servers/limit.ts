@@ -3,14 +3,14 @@
  * least (read the body, parse the form, read the Authorization header) and answers a fixed
  * token response as large as refresh-grant's. With `--sign`, it also signs one ES256 JWT
  * access token per request (the cost floor of a JWT access token), through the same
- * node:crypto path as `packages/server/src/tokens/jws.ts`.
+ * node:crypto path as `packages/server/src/core/tokens/jws.ts`.
  *
  * Run: `npx node bench/servers/limit.ts [--sign]`; prints its URL on stdout once listening.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { JwsSigner } from '../../packages/server/src/tokens/jws.ts';
+import { JwsSigner } from '../../packages/server/src/core/tokens/jws.ts';
 
 const signEach = process.argv.includes('--sign');
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });

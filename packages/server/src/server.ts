@@ -8,7 +8,7 @@ import type { Store } from './core/store.ts';
 import type { SigningAlg } from './core/types.ts';
 import { createRemoteJwksResolver } from './jwks-resolver.ts';
 import { loadKek, type KekSource } from './kek.ts';
-import { KeyRing } from './tokens/keyring.ts';
+import { KeyRing } from './core/tokens/keyring.ts';
 
 /** Settings of {@link createAuthorizationServer}. */
 export interface AuthorizationServerOptions {

@@ -22,7 +22,7 @@ import {
   type Jwk,
   type TokenEndpointAuthMethod,
 } from './types.ts';
-import type { KeyRing } from '../tokens/keyring.ts';
+import type { KeyRing } from './tokens/keyring.ts';
 
 /** What {@link AuthorizationServer} is built from. */
 export interface AuthorizationServerDeps {

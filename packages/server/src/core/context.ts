@@ -7,7 +7,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import type { DpopSettings } from './dpop.ts';
 import type { EventSink } from './events.ts';
 import type { Store } from './store.ts';
-import type { KeyRing } from '../tokens/keyring.ts';
+import type { KeyRing } from './tokens/keyring.ts';
 
 /** Absolute URLs of the endpoints, derived from the issuer. */
 export interface Endpoints {

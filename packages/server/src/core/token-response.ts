@@ -6,8 +6,8 @@
 import type { ServerContext } from './context.ts';
 import type { ClientRecord, GrantRecord } from './types.ts';
 import { parseScope } from './scope.ts';
-import { issueAccessToken } from '../tokens/access-token.ts';
-import { issueIdToken } from '../tokens/id-token.ts';
+import { issueAccessToken } from './tokens/access-token.ts';
+import { issueIdToken } from './tokens/id-token.ts';
 
 /** The section 5.1 response body, in wire names. */
 export interface TokenResponse {

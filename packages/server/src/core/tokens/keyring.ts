@@ -6,9 +6,9 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
-import { seal, unseal } from '../core/crypto.ts';
-import type { Store } from '../core/store.ts';
-import type { Jwk, SigningAlg, SigningKeyRecord } from '../core/types.ts';
+import { seal, unseal } from '../crypto.ts';
+import type { Store } from '../store.ts';
+import type { Jwk, SigningAlg, SigningKeyRecord } from '../types.ts';
 import { JwsSigner } from './jws.ts';
 
 /** The store operations a key ring needs. */

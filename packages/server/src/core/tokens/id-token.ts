@@ -2,7 +2,7 @@
  * id_tokens returned by a refresh (OpenID Connect Core 1.0 section 12.2).
  */
 import { createHash } from 'node:crypto';
-import type { ClientRecord, GrantRecord, SigningAlg } from '../core/types.ts';
+import type { ClientRecord, GrantRecord, SigningAlg } from '../types.ts';
 import type { KeyRing } from './keyring.ts';
 
 /** What a refreshed id_token is issued for. */

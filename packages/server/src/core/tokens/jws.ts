@@ -6,7 +6,7 @@
  */
 import { sign as cryptoSign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import type { SigningAlg } from '../core/types.ts';
+import type { SigningAlg } from '../types.ts';
 
 /** A private key ready to sign, with the `kid` and `alg` its JWS header carries. */
 export interface JwsKey {

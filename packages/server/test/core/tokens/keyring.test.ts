@@ -5,11 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { randomBytes } from 'node:crypto';
-import { unseal } from '../../src/core/crypto.ts';
-import type { SigningAlg } from '../../src/core/types.ts';
-import { openSqliteStore } from '../../src/stores/sqlite-store.ts';
-import type { SqliteStore } from '../../src/stores/sqlite-store.ts';
-import { KeyRing, generateSigningKey } from '../../src/tokens/keyring.ts';
+import { unseal } from '../../../src/core/crypto.ts';
+import type { SigningAlg } from '../../../src/core/types.ts';
+import { openSqliteStore } from '../../../src/stores/sqlite-store.ts';
+import type { SqliteStore } from '../../../src/stores/sqlite-store.ts';
+import { KeyRing, generateSigningKey } from '../../../src/core/tokens/keyring.ts';
 
 const now = Math.floor(Date.now() / 1000);
 let dir: string;

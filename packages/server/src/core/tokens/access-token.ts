@@ -2,9 +2,9 @@
  * Access tokens: RFC 9068 JWTs signed by the key ring, or opaque handles stored by hash for
  * introspection, per the client's `accessTokenFormat`.
  */
-import { randomHandle, randomId, sha256, tokenPrefixes } from '../core/crypto.ts';
-import type { Store } from '../core/store.ts';
-import type { ClientRecord, GrantRecord } from '../core/types.ts';
+import { randomHandle, randomId, sha256, tokenPrefixes } from '../crypto.ts';
+import type { Store } from '../store.ts';
+import type { ClientRecord, GrantRecord } from '../types.ts';
 import type { KeyRing } from './keyring.ts';
 
 /** What an access token is issued for. */

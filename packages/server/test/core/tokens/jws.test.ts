@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { test } from 'node:test';
 import { compactVerify } from 'jose';
-import { derToRaw, JwsSigner } from '../../src/tokens/jws.ts';
+import { derToRaw, JwsSigner } from '../../../src/core/tokens/jws.ts';
 
 for (const [alg, type, count] of [['ES256', 'ec', 3000], ['EdDSA', 'ed25519', 200]] as const) {
   test(`${alg}: every signature verifies with jose (${count} signatures)`, async () => {
