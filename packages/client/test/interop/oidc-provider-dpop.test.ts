@@ -6,10 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { exportJWK, generateKeyPair } from 'jose';
 import { None } from '../../src/client-auth.ts';
 import { customFetch, type Configuration } from '../../src/configuration.ts';
 import { discovery } from '../../src/discovery.ts';
@@ -18,56 +15,26 @@ import { OAuthResponseError } from '../../src/errors.ts';
 import { createMemoryStore } from '../../src/memory-store.ts';
 import { refreshTokenGrant } from '../../src/refresh-token-grant.ts';
 import { createTokenManager } from '../../src/token-manager.ts';
+import { codeClient, startOidcProvider, type RunningProvider } from '../helpers/oidc-provider.ts';
 
-/** The part of oidc-provider's API used here (it ships no type declarations). */
-interface OidcProvider {
-  callback(): (req: unknown, res: unknown) => void;
-  Client: { find(id: string): Promise<unknown> };
-  Grant: new (init: { accountId: string; clientId: string }) => { addOIDCScope(scope: string): void; save(): Promise<string> };
-  RefreshToken: new (init: Record<string, unknown>) => { save(): Promise<string> };
-}
-const oidcProvider = 'oidc-provider';
-const { default: Provider } = (await import(oidcProvider)) as { default: new (issuer: string, configuration: object) => OidcProvider };
-
-let server: Server;
-let provider: OidcProvider;
-let issuer: string;
+let op: RunningProvider;
 let config: Configuration;
 const scope = 'openid offline_access';
 
 before(async () => {
-  server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const signing = await generateKeyPair('RS256', { extractable: true });
-  provider = new Provider(issuer, {
-    clients: [{ client_id: 'spa', token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], redirect_uris: ['https://rp.example/cb'], response_types: ['code'] }],
-    jwks: { keys: [{ ...(await exportJWK(signing.privateKey)), kid: 's1', alg: 'RS256', use: 'sig' }] },
-    findAccount: (_ctx: unknown, sub: string) => ({ accountId: sub, claims: () => ({ sub }) }),
+  op = await startOidcProvider({
+    clients: [{ ...codeClient, client_id: 'spa', token_endpoint_auth_method: 'none' }],
     scopes: ['openid', 'offline_access'],
-    rotateRefreshToken: true,
-    issueRefreshToken: () => true,
-    ttl: { AccessToken: 600, IdToken: 600, RefreshToken: 3600, Grant: 3600 },
-    features: {
-      devInteractions: { enabled: false },
-      // RFC 9449 section 8: every proof must carry one of its nonces.
-      dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
-    },
+    // RFC 9449 section 8: every proof must carry one of its nonces.
+    features: { dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true } },
   });
-  server.on('request', provider.callback());
-  config = await discovery(new URL(issuer), 'spa', undefined, None());
+  config = await discovery(new URL(op.issuer), 'spa', undefined, None());
 });
 
-after(() => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))));
+after(() => op.close());
 
 /** Mints a refresh token for alice bound to `jkt`, as oidc-provider's DPoP code exchange leaves it for a public client. */
-async function mintBound(jkt: string): Promise<string> {
-  const client = await provider.Client.find('spa');
-  const grant = new provider.Grant({ accountId: 'alice', clientId: 'spa' });
-  grant.addOIDCScope(scope);
-  const grantId = await grant.save();
-  return new provider.RefreshToken({ accountId: 'alice', client, grantId, scope, gty: 'authorization_code', authTime: Math.floor(Date.now() / 1000) - 60, jkt }).save();
-}
+const mintBound = (jkt: string) => op.mint('spa', scope, { jkt });
 
 test('discovery shows oidc-provider supports DPoP', () => {
   assert.ok((config.serverMetadata().dpop_signing_alg_values_supported as string[]).includes('ES256'));

@@ -3,8 +3,6 @@
  * tokens are minted through its models (Grant + RefreshToken), as its own code grant would.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { exportJWK, generateKeyPair } from 'jose';
 import { PrivateKeyJwt } from '../../src/client-assertion.ts';
@@ -13,64 +11,35 @@ import type { Configuration } from '../../src/configuration.ts';
 import { discovery } from '../../src/discovery.ts';
 import { InvalidResponseError, OAuthResponseError } from '../../src/errors.ts';
 import { createMemoryStore } from '../../src/memory-store.ts';
+import { codeClient, startOidcProvider, type RunningProvider } from '../helpers/oidc-provider.ts';
 import { refreshTokenGrant } from '../../src/refresh-token-grant.ts';
 import { createTokenManager } from '../../src/token-manager.ts';
 
-/** The part of oidc-provider's API used here (it ships no type declarations). */
-interface OidcProvider {
-  callback(): (req: unknown, res: unknown) => void;
-  Client: { find(id: string): Promise<unknown> };
-  Grant: new (init: { accountId: string; clientId: string }) => { addOIDCScope(scope: string): void; save(): Promise<string> };
-  RefreshToken: new (init: Record<string, unknown>) => { save(): Promise<string> };
-}
-// A non-literal specifier: resolved at run time, without type declarations.
-const oidcProvider = 'oidc-provider';
-const { default: Provider } = (await import(oidcProvider)) as { default: new (issuer: string, configuration: object) => OidcProvider };
-
-let server: Server;
-let provider: OidcProvider;
+let op: RunningProvider;
 let issuer: string;
 let clientKey: CryptoKey;
 const secret = (id: string) => `${id}-secret-0123456789-0123456789-0123456789`;
 const scope = 'openid offline_access api:read';
 
 before(async () => {
-  server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const signing = await generateKeyPair('RS256', { extractable: true });
   const client = await generateKeyPair('ES256', { extractable: true });
   clientKey = client.privateKey;
-  const common = { grant_types: ['authorization_code', 'refresh_token'], redirect_uris: ['https://rp.example/cb'], response_types: ['code'] };
-  provider = new Provider(issuer, {
+  op = await startOidcProvider({
     clients: [
-      { ...common, client_id: 'basic', client_secret: secret('basic'), token_endpoint_auth_method: 'client_secret_basic' },
-      { ...common, client_id: 'post', client_secret: secret('post'), token_endpoint_auth_method: 'client_secret_post' },
-      { ...common, client_id: 'pkjwt', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ ...(await exportJWK(client.publicKey)), kid: 'c1' }] } },
-      { ...common, client_id: 'public', token_endpoint_auth_method: 'none' },
+      { ...codeClient, client_id: 'basic', client_secret: secret('basic'), token_endpoint_auth_method: 'client_secret_basic' },
+      { ...codeClient, client_id: 'post', client_secret: secret('post'), token_endpoint_auth_method: 'client_secret_post' },
+      { ...codeClient, client_id: 'pkjwt', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ ...(await exportJWK(client.publicKey)), kid: 'c1' }] } },
+      { ...codeClient, client_id: 'public', token_endpoint_auth_method: 'none' },
     ],
-    jwks: { keys: [{ ...(await exportJWK(signing.privateKey)), kid: 's1', alg: 'RS256', use: 'sig' }] },
-    findAccount: (_ctx: unknown, sub: string) => ({ accountId: sub, claims: () => ({ sub }) }),
     scopes: ['openid', 'offline_access', 'api:read'],
-    rotateRefreshToken: true,
-    issueRefreshToken: () => true,
-    ttl: { AccessToken: 600, IdToken: 600, RefreshToken: 3600, Grant: 3600 },
-    features: { devInteractions: { enabled: false } },
   });
-  server.on('request', provider.callback());
+  issuer = op.issuer;
 });
 
-after(() => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))));
+after(() => op.close());
 
 /** Mints a refresh token for alice, as a finished authorization code flow would leave it. */
-async function mint(clientId: string): Promise<string> {
-  const client = await provider.Client.find(clientId);
-  const grant = new provider.Grant({ accountId: 'alice', clientId });
-  grant.addOIDCScope(scope);
-  const grantId = await grant.save();
-  const rt = new provider.RefreshToken({ accountId: 'alice', client, grantId, scope, gty: 'authorization_code', authTime: Math.floor(Date.now() / 1000) - 60 });
-  return rt.save();
-}
+const mint = (clientId: string) => op.mint(clientId, scope);
 
 const discover = (clientId: string, auth: Parameters<typeof discovery>[3], metadata?: string) => discovery(new URL(issuer), clientId, metadata, auth);
 
