@@ -61,6 +61,8 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   io.stdout(`${server.issuer}\n`);
   if (!values['no-demo'] && (await store.listClients()).length === 0) {
     io.stdout(await createDemo(server));
+  } else if (!values['no-demo'] && !values.quiet) {
+    io.stdout(`Store ${db} already has clients. Issue a grant to try it: npx refresh-grant grants issue --db ${db} --issuer ${server.issuer} --client ID --subject SUB --scope "..."\n`);
   }
 
   // Pick up keys rotated by `refresh-grant keys rotate` from another process.
