@@ -4,8 +4,9 @@
  * (`SELECT ... FOR UPDATE`) for the whole read-decide-write, and single-use keys hold because
  * {@link PostgresStore.consumeOnce} is one `INSERT ... ON CONFLICT` statement.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import type {
   RefreshDecision,
   RefreshSnapshot,
@@ -100,6 +101,10 @@ export class PostgresStore implements Store {
   #purgeTimer: NodeJS.Timeout | undefined;
   #purging: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
+  /** Pooled connections that hold the prepared read of {@link PostgresStore.useRefreshToken}. */
+  readonly #prepared = new WeakSet<PoolClient>();
+  /** That statement's name, one per schema (a pool might serve stores of several schemas). */
+  readonly #readName: string;
 
   constructor(pool: Pool, schema: string, options: PostgresStoreOptions = {}) {
     this.#pool = pool;
@@ -113,6 +118,7 @@ export class PostgresStore implements Store {
       revoked: `${s}.revoked_access_tokens`,
       keys: `${s}.signing_keys`,
     };
+    this.#readName = `rg_use_refresh_token_${createHash('sha256').update(schema).digest('hex').slice(0, 16)}`;
     this.#purgeBatch = options.purgeBatch ?? 500;
     const interval = options.purgeIntervalMs ?? 60_000;
     if (interval > 0) {
@@ -257,83 +263,126 @@ export class PostgresStore implements Store {
     tokenHash: string,
     decide: (snapshot: RefreshSnapshot | undefined) => RefreshDecision,
   ): Promise<RefreshUse> {
-    return this.#transaction(async (db) => {
-      // Under READ COMMITTED each statement sees everything committed before it started, and
-      // a locked row is re-read at its latest version once the lock is ours. So the token is
-      // locked first, then grant and successor are read by later statements: concurrent
-      // callers line up on the token's row and each sees what the previous one committed.
-      const locked = await db.query(`SELECT * FROM ${this.#t.tokens} WHERE token_hash = $1 FOR UPDATE`, [tokenHash]);
-      if (!locked.rows[0]) {
-        const decision = decide(undefined);
-        if (decision.action !== 'reject') throw new Error(`useRefreshToken: cannot ${decision.action} an unknown token`);
-        return { snapshot: undefined, decision };
-      }
-      const token = toToken(locked.rows[0]);
-      // The grant is locked too, so a concurrent revocation is ordered before or after us.
-      const grantRows = await db.query(`SELECT * FROM ${this.#t.grants} WHERE family_id = $1 FOR UPDATE`, [
-        token.familyId,
-      ]);
-      const snapshot: RefreshSnapshot = { token, grant: toGrant(grantRows.rows[0]) };
-      if (token.successorHash !== undefined) {
-        const successor = await db.query(`SELECT * FROM ${this.#t.tokens} WHERE token_hash = $1`, [
-          token.successorHash,
-        ]);
-        if (successor.rows[0]) snapshot.successor = toToken(successor.rows[0]);
-      }
-
-      const decision = decide(snapshot);
-      switch (decision.action) {
-        case 'rotate': {
-          const now = decision.at ?? nowSeconds();
-          // RFC 9700 section 4.14.2: the presented token is invalidated as its successor is issued.
-          const rotated = await db.query(
-            `UPDATE ${this.#t.tokens}
-             SET state = 'rotated', rotated_at = $2, successor_hash = $3, successor_sealed = $4
-             WHERE token_hash = $1 AND state = 'active'`,
-            [tokenHash, now, decision.successor.tokenHash, decision.successorSealed],
-          );
-          if (rotated.rowCount !== 1) throw new Error('useRefreshToken: cannot rotate a token that is not active');
+    const t = this.#t;
+    for (let attempt = 1; ; attempt++) {
+      const db = await this.#pool.connect();
+      let broken: Error | undefined;
+      try {
+        // Two round trips in the common case: BEGIN + the locking read, then the write + COMMIT,
+        // each sent as one simple-protocol query. Such a query takes no parameters, so values
+        // are inlined with the driver's escapeLiteral or as checked integers, and the read is
+        // an SQL-level prepared statement (planned once per connection; its result is three
+        // json columns, so its shape survives later migrations).
+        // The read locks the token's row (and the grant's, so a concurrent revocation is
+        // ordered before or after us): concurrent callers line up on the token's row. Under
+        // READ COMMITTED a row locked after a wait is re-read at its latest version, but the
+        // unlocked successor keeps the statement's snapshot, so a successor the snapshot
+        // cannot see (inserted by the rotation we waited for) is read again below.
+        if (!this.#prepared.has(db)) {
           await db.query(
-            `INSERT INTO ${this.#t.tokens} (token_hash, family_id, generation, created_at, expires_at, state)
-             VALUES ($1, $2, $3, $4, $5, 'active')`,
-            [decision.successor.tokenHash, token.familyId, token.generation + 1, now, decision.successor.expiresAt],
-          );
-          break;
+            `PREPARE ${this.#readName}(text) AS
+             SELECT row_to_json(t) AS token, row_to_json(g) AS "grant", row_to_json(s) AS successor
+             FROM ${t.tokens} t
+             JOIN ${t.grants} g ON g.family_id = t.family_id
+             LEFT JOIN ${t.tokens} s ON s.token_hash = t.successor_hash
+             WHERE t.token_hash = $1
+             FOR UPDATE OF t, g`,
+          ).catch((error: { code?: unknown }) => {
+            // duplicate_prepared_statement: another store on this pool, same schema, same text.
+            if (error.code !== '42P05') throw error;
+          });
+          this.#prepared.add(db);
         }
-        case 'reject':
-          if (decision.revokeFamily) {
-            // RFC 9700 section 4.14.2: on reuse, the whole family is revoked in the same transaction.
-            await db.query(
-              `UPDATE ${this.#t.grants} SET revoked_at = $2, revoked_reason = 'reuse'
-               WHERE family_id = $1 AND revoked_at IS NULL`,
-              [token.familyId, decision.at ?? nowSeconds()],
-            );
+        const read = (await db.query(
+          `BEGIN; EXECUTE ${this.#readName}(${db.escapeLiteral(tokenHash)})`,
+        )) as unknown as QueryResult[];
+        const row = read[1]?.rows[0];
+        let snapshot: RefreshSnapshot | undefined;
+        if (row) {
+          snapshot = { token: toToken(row.token), grant: toGrant(row.grant) };
+          if (row.successor) snapshot.successor = toToken(row.successor);
+          else if (snapshot.token.successorHash !== undefined) {
+            const successor = await db.query(`SELECT * FROM ${t.tokens} WHERE token_hash = $1`, [
+              snapshot.token.successorHash,
+            ]);
+            if (successor.rows[0]) snapshot.successor = toToken(successor.rows[0]);
           }
-          break;
-        case 'keep':
-          await db.query(`UPDATE ${this.#t.tokens} SET expires_at = $2 WHERE token_hash = $1`, [
-            tokenHash,
-            decision.expiresAt,
-          ]);
-          break;
-        case 'replay':
-          break;
+        }
+
+        const decision = decide(snapshot);
+        if (!snapshot && decision.action !== 'reject') {
+          throw new Error(`useRefreshToken: cannot ${decision.action} an unknown token`);
+        }
+        const token = snapshot?.token;
+        let write = '';
+        switch (decision.action) {
+          case 'rotate': {
+            const now = decision.at ?? nowSeconds();
+            // RFC 9700 section 4.14.2: the presented token is invalidated as its successor is
+            // issued, in one statement: the insert only happens if the update did.
+            write = `WITH rotated AS (
+                UPDATE ${t.tokens}
+                SET state = 'rotated', rotated_at = ${int(now)},
+                  successor_hash = ${db.escapeLiteral(decision.successor.tokenHash)},
+                  successor_sealed = ${db.escapeLiteral(decision.successorSealed)}
+                WHERE token_hash = ${db.escapeLiteral(tokenHash)} AND state = 'active'
+                RETURNING family_id, generation)
+              INSERT INTO ${t.tokens} (token_hash, family_id, generation, created_at, expires_at, state)
+              SELECT ${db.escapeLiteral(decision.successor.tokenHash)}, family_id, generation + 1, ${int(now)},
+                ${int(decision.successor.expiresAt)}, 'active'
+              FROM rotated`;
+            break;
+          }
+          case 'reject':
+            if (decision.revokeFamily && token) {
+              // RFC 9700 section 4.14.2: on reuse, the whole family is revoked in the same transaction.
+              write = `UPDATE ${t.grants} SET revoked_at = ${int(decision.at ?? nowSeconds())}, revoked_reason = 'reuse'
+                WHERE family_id = ${db.escapeLiteral(token.familyId)} AND revoked_at IS NULL`;
+            }
+            break;
+          case 'keep':
+            write = `UPDATE ${t.tokens} SET expires_at = ${int(decision.expiresAt)}
+              WHERE token_hash = ${db.escapeLiteral(tokenHash)}`;
+            break;
+          case 'replay':
+            break;
+        }
+        const applied = write
+          ? ((await db.query(`${write};\nCOMMIT`)) as unknown as QueryResult[])[0]?.rowCount
+          : (await db.query('COMMIT'), undefined);
+        // A rotation that changed no row committed nothing: the same outcome as a rollback.
+        if (decision.action === 'rotate' && applied !== 1) {
+          throw new Error('useRefreshToken: cannot rotate a token that is not active');
+        }
+        return { snapshot, decision };
+      } catch (error) {
+        try {
+          await db.query('ROLLBACK');
+        } catch (rollbackError) {
+          broken = rollbackError as Error; // the connection is unusable: drop it from the pool
+        }
+        const code = (error as { code?: unknown }).code;
+        if (typeof code !== 'string' || !retryableCodes.has(code) || attempt >= maxAttempts) throw error;
+      } finally {
+        db.release(broken);
       }
-      return { snapshot, decision };
-    });
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 5 * 2 ** attempt)));
+    }
   }
 
   // --- single-use identifiers --------------------------------------------------------
 
   async consumeOnce(namespace: string, key: string, expiresAt: number): Promise<boolean> {
     // One statement: the unique index decides the race; an expired entry may be reused.
-    const result = await this.#pool.query(
-      `INSERT INTO ${this.#t.spent} AS spent (namespace, key, expires_at) VALUES ($1, $2, $3)
+    // Named: parsed and planned once per connection (its result shape never changes).
+    const result = await this.#pool.query({
+      name: 'rg_consume_once',
+      text: `INSERT INTO ${this.#t.spent} AS spent (namespace, key, expires_at) VALUES ($1, $2, $3)
        ON CONFLICT (namespace, key) DO UPDATE SET expires_at = EXCLUDED.expires_at
        WHERE spent.expires_at < $4
        RETURNING 1`,
-      [namespace, key, expiresAt, nowSeconds()],
-    );
+      values: [namespace, key, expiresAt, nowSeconds()],
+    });
     return result.rowCount === 1;
   }
 
@@ -509,6 +558,12 @@ function withOptional<T extends object>(record: T, optional: Record<string, unkn
     if (value !== null && value !== undefined) (record as Record<string, unknown>)[name] = value;
   }
   return record;
+}
+
+/** An integer as an SQL literal, for the simple-protocol queries that take no parameters. */
+function int(value: number): string {
+  if (!Number.isSafeInteger(value)) throw new TypeError(`not an integer: ${value}`);
+  return String(value);
 }
 
 /** A bigint column (returned by pg as a string) as a number, or null. */
