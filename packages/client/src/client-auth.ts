@@ -40,10 +40,16 @@ const formEncode = (value: string): string => new URLSearchParams([['', value]])
  * const config = new Configuration(serverMetadata, 'my-client', undefined, ClientSecretBasic('s3cret'))
  */
 export function ClientSecretBasic(clientSecret?: string, options?: ClientSecretBasicOptions): ClientAuth {
+  // Encoded once per client metadata object (frozen in a Configuration), not on every request.
+  let last: ClientMetadata | undefined;
+  let value = '';
   return (_as, client, _body, headers) => {
-    const secret = secretOf(clientSecret, client);
-    const encode = options?.encode === false ? (value: string) => value : formEncode;
-    headers.set('authorization', `Basic ${base64(`${encode(client.client_id)}:${encode(secret)}`)}`);
+    if (client !== last || !Object.isFrozen(client)) {
+      const encode = options?.encode === false ? (value: string) => value : formEncode;
+      value = `Basic ${base64(`${encode(client.client_id)}:${encode(secretOf(clientSecret, client))}`)}`;
+      last = client;
+    }
+    headers.set('authorization', value);
   };
 }
 

@@ -92,7 +92,9 @@ export async function buildRefreshRequest(
     accept: 'application/json',
     'content-type': 'application/x-www-form-urlencoded;charset=UTF-8',
   });
-  await auth(server, client, body, headers);
+  // No extra microtask for a synchronous client authentication.
+  const pending = auth(server, client, body, headers);
+  if (pending) await pending;
   return { method: 'POST', url, headers, body };
 }
 
@@ -106,7 +108,7 @@ export async function buildRefreshRequest(
  */
 export function parseRefreshResponse(response: RawResponse, receivedAt = Date.now()): RefreshResult {
   const { status, bodyText } = response;
-  const headers = new Headers(response.headers);
+  const headers = response.headers instanceof Headers ? response.headers : new Headers(response.headers);
   const type = headers.get('content-type')?.split(';')[0].trim().toLowerCase() ?? '';
   let body: Record<string, unknown> | undefined;
   if (type === 'application/x-www-form-urlencoded') body = Object.fromEntries(new URLSearchParams(bodyText));
@@ -149,13 +151,13 @@ export function parseRefreshResponse(response: RawResponse, receivedAt = Date.no
 /** Attaches the non-enumerable helpers. */
 export function withHelpers(tokens: TokenEndpointResponse, receivedAt: number, claims?: IDTokenClaims): TokenResponse {
   const at = (seconds: number | undefined) => (seconds === undefined ? undefined : new Date(receivedAt + seconds * 1000));
-  return Object.defineProperties(tokens as TokenResponse, {
-    expiresIn: {
-      value: () =>
-        tokens.expires_in === undefined ? undefined : Math.max(0, tokens.expires_in - Math.floor((Date.now() - receivedAt) / 1000)),
-    },
-    claims: { value: () => claims },
-    accessTokenExpiresAt: { value: () => at(tokens.expires_in) },
-    refreshTokenExpiresAt: { value: () => at(tokens.refresh_token_expires_in) },
-  });
+  // One defineProperty each: much cheaper in V8 than a defineProperties descriptor map.
+  const define = (name: keyof TokenEndpointResponseHelpers, value: () => unknown) => Object.defineProperty(tokens, name, { value });
+  define('expiresIn', () =>
+    tokens.expires_in === undefined ? undefined : Math.max(0, tokens.expires_in - Math.floor((Date.now() - receivedAt) / 1000)),
+  );
+  define('claims', () => claims);
+  define('accessTokenExpiresAt', () => at(tokens.expires_in));
+  define('refreshTokenExpiresAt', () => at(tokens.refresh_token_expires_in));
+  return tokens as TokenResponse;
 }

@@ -53,7 +53,7 @@ export async function refreshTokenGrant(
   for (let retried = !DPoP; ; retried = true) {
     // Built afresh for a retry: a client assertion is single use.
     const { method, url, headers, body } = await buildRefreshRequest(config, refreshToken, parameters);
-    await DPoP?.addProof(url, headers, method);
+    if (DPoP) await DPoP.addProof(url, headers, method);
     response = await send(config, url, method, headers, body.toString(), options?.signal);
     DPoP?.cacheNonce(response, url);
     result = parseRefreshResponse(response, response.receivedAt);
