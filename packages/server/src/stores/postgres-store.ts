@@ -264,110 +264,95 @@ export class PostgresStore implements Store {
     decide: (snapshot: RefreshSnapshot | undefined) => RefreshDecision,
   ): Promise<RefreshUse> {
     const t = this.#t;
-    for (let attempt = 1; ; attempt++) {
-      const db = await this.#pool.connect();
-      let broken: Error | undefined;
-      try {
-        // Two round trips in the common case: BEGIN + the locking read, then the write + COMMIT,
-        // each sent as one simple-protocol query. Such a query takes no parameters, so values
-        // are inlined with the driver's escapeLiteral or as checked integers, and the read is
-        // an SQL-level prepared statement (planned once per connection; its result is three
-        // json columns, so its shape survives later migrations).
-        // The read locks the token's row (and the grant's, so a concurrent revocation is
-        // ordered before or after us): concurrent callers line up on the token's row. Under
-        // READ COMMITTED a row locked after a wait is re-read at its latest version, but the
-        // unlocked successor keeps the statement's snapshot, so a successor the snapshot
-        // cannot see (inserted by the rotation we waited for) is read again below.
-        if (!this.#prepared.has(db)) {
-          await db.query(
-            `PREPARE ${this.#readName}(text) AS
-             SELECT row_to_json(t) AS token, row_to_json(g) AS "grant", row_to_json(s) AS successor
-             FROM ${t.tokens} t
-             JOIN ${t.grants} g ON g.family_id = t.family_id
-             LEFT JOIN ${t.tokens} s ON s.token_hash = t.successor_hash
-             WHERE t.token_hash = $1
-             FOR UPDATE OF t, g`,
-          ).catch((error: { code?: unknown }) => {
-            // duplicate_prepared_statement: another store on this pool, same schema, same text.
-            if (error.code !== '42P05') throw error;
-          });
-          this.#prepared.add(db);
-        }
-        const read = (await db.query(
-          `BEGIN; EXECUTE ${this.#readName}(${db.escapeLiteral(tokenHash)})`,
-        )) as unknown as QueryResult[];
-        const row = read[1]?.rows[0];
-        let snapshot: RefreshSnapshot | undefined;
-        if (row) {
-          snapshot = { token: toToken(row.token), grant: toGrant(row.grant) };
-          if (row.successor) snapshot.successor = toToken(row.successor);
-          else if (snapshot.token.successorHash !== undefined) {
-            const successor = await db.query(`SELECT * FROM ${t.tokens} WHERE token_hash = $1`, [
-              snapshot.token.successorHash,
-            ]);
-            if (successor.rows[0]) snapshot.successor = toToken(successor.rows[0]);
-          }
-        }
-
-        const decision = decide(snapshot);
-        if (!snapshot && decision.action !== 'reject') {
-          throw new Error(`useRefreshToken: cannot ${decision.action} an unknown token`);
-        }
-        const token = snapshot?.token;
-        let write = '';
-        switch (decision.action) {
-          case 'rotate': {
-            const now = decision.at ?? nowSeconds();
-            // RFC 9700 section 4.14.2: the presented token is invalidated as its successor is
-            // issued, in one statement: the insert only happens if the update did.
-            write = `WITH rotated AS (
-                UPDATE ${t.tokens}
-                SET state = 'rotated', rotated_at = ${int(now)},
-                  successor_hash = ${db.escapeLiteral(decision.successor.tokenHash)},
-                  successor_sealed = ${db.escapeLiteral(decision.successorSealed)}
-                WHERE token_hash = ${db.escapeLiteral(tokenHash)} AND state = 'active'
-                RETURNING family_id, generation)
-              INSERT INTO ${t.tokens} (token_hash, family_id, generation, created_at, expires_at, state)
-              SELECT ${db.escapeLiteral(decision.successor.tokenHash)}, family_id, generation + 1, ${int(now)},
-                ${int(decision.successor.expiresAt)}, 'active'
-              FROM rotated`;
-            break;
-          }
-          case 'reject':
-            if (decision.revokeFamily && token) {
-              // RFC 9700 section 4.14.2: on reuse, the whole family is revoked in the same transaction.
-              write = `UPDATE ${t.grants} SET revoked_at = ${int(decision.at ?? nowSeconds())}, revoked_reason = 'reuse'
-                WHERE family_id = ${db.escapeLiteral(token.familyId)} AND revoked_at IS NULL`;
-            }
-            break;
-          case 'keep':
-            write = `UPDATE ${t.tokens} SET expires_at = ${int(decision.expiresAt)}
-              WHERE token_hash = ${db.escapeLiteral(tokenHash)}`;
-            break;
-          case 'replay':
-            break;
-        }
-        const applied = write
-          ? ((await db.query(`${write};\nCOMMIT`)) as unknown as QueryResult[])[0]?.rowCount
-          : (await db.query('COMMIT'), undefined);
-        // A rotation that changed no row committed nothing: the same outcome as a rollback.
-        if (decision.action === 'rotate' && applied !== 1) {
-          throw new Error('useRefreshToken: cannot rotate a token that is not active');
-        }
-        return { snapshot, decision };
-      } catch (error) {
-        try {
-          await db.query('ROLLBACK');
-        } catch (rollbackError) {
-          broken = rollbackError as Error; // the connection is unusable: drop it from the pool
-        }
-        const code = (error as { code?: unknown }).code;
-        if (typeof code !== 'string' || !retryableCodes.has(code) || attempt >= maxAttempts) throw error;
-      } finally {
-        db.release(broken);
+    return this.#withRetries(async (db) => {
+      // Two round trips in the common case: BEGIN + the locking read, then the write + COMMIT,
+      // each sent as one simple-protocol query. Such a query takes no parameters, so values
+      // are inlined with the driver's escapeLiteral or as checked integers, and the read is
+      // an SQL-level prepared statement (planned once per connection; its result is three
+      // json columns, so its shape survives later migrations).
+      // The read locks the token's row (and the grant's, so a concurrent revocation is
+      // ordered before or after us): concurrent callers line up on the token's row. Under
+      // READ COMMITTED a row locked after a wait is re-read at its latest version, but the
+      // unlocked successor keeps the statement's snapshot, so a successor the snapshot
+      // cannot see (inserted by the rotation we waited for) is read again below.
+      if (!this.#prepared.has(db)) {
+        await db.query(
+          `PREPARE ${this.#readName}(text) AS
+           SELECT row_to_json(t) AS token, row_to_json(g) AS "grant", row_to_json(s) AS successor
+           FROM ${t.tokens} t
+           JOIN ${t.grants} g ON g.family_id = t.family_id
+           LEFT JOIN ${t.tokens} s ON s.token_hash = t.successor_hash
+           WHERE t.token_hash = $1
+           FOR UPDATE OF t, g`,
+        ).catch((error: { code?: unknown }) => {
+          // duplicate_prepared_statement: another store on this pool, same schema, same text.
+          if (error.code !== '42P05') throw error;
+        });
+        this.#prepared.add(db);
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 5 * 2 ** attempt)));
-    }
+      const read = (await db.query(
+        `BEGIN; EXECUTE ${this.#readName}(${db.escapeLiteral(tokenHash)})`,
+      )) as unknown as QueryResult[];
+      const row = read[1]?.rows[0];
+      let snapshot: RefreshSnapshot | undefined;
+      if (row) {
+        snapshot = { token: toToken(row.token), grant: toGrant(row.grant) };
+        if (row.successor) snapshot.successor = toToken(row.successor);
+        else if (snapshot.token.successorHash !== undefined) {
+          const successor = await db.query(`SELECT * FROM ${t.tokens} WHERE token_hash = $1`, [
+            snapshot.token.successorHash,
+          ]);
+          if (successor.rows[0]) snapshot.successor = toToken(successor.rows[0]);
+        }
+      }
+
+      const decision = decide(snapshot);
+      if (!snapshot && decision.action !== 'reject') {
+        throw new Error(`useRefreshToken: cannot ${decision.action} an unknown token`);
+      }
+      const token = snapshot?.token;
+      let write = '';
+      switch (decision.action) {
+        case 'rotate': {
+          const now = decision.at ?? nowSeconds();
+          // RFC 9700 section 4.14.2: the presented token is invalidated as its successor is
+          // issued, in one statement: the insert only happens if the update did.
+          write = `WITH rotated AS (
+              UPDATE ${t.tokens}
+              SET state = 'rotated', rotated_at = ${int(now)},
+                successor_hash = ${db.escapeLiteral(decision.successor.tokenHash)},
+                successor_sealed = ${db.escapeLiteral(decision.successorSealed)}
+              WHERE token_hash = ${db.escapeLiteral(tokenHash)} AND state = 'active'
+              RETURNING family_id, generation)
+            INSERT INTO ${t.tokens} (token_hash, family_id, generation, created_at, expires_at, state)
+            SELECT ${db.escapeLiteral(decision.successor.tokenHash)}, family_id, generation + 1, ${int(now)},
+              ${int(decision.successor.expiresAt)}, 'active'
+            FROM rotated`;
+          break;
+        }
+        case 'reject':
+          if (decision.revokeFamily && token) {
+            // RFC 9700 section 4.14.2: on reuse, the whole family is revoked in the same transaction.
+            write = `UPDATE ${t.grants} SET revoked_at = ${int(decision.at ?? nowSeconds())}, revoked_reason = 'reuse'
+              WHERE family_id = ${db.escapeLiteral(token.familyId)} AND revoked_at IS NULL`;
+          }
+          break;
+        case 'keep':
+          write = `UPDATE ${t.tokens} SET expires_at = ${int(decision.expiresAt)}
+            WHERE token_hash = ${db.escapeLiteral(tokenHash)}`;
+          break;
+        case 'replay':
+          break;
+      }
+      const applied = write
+        ? ((await db.query(`${write};\nCOMMIT`)) as unknown as QueryResult[])[0]?.rowCount
+        : (await db.query('COMMIT'), undefined);
+      // A rotation that changed no row committed nothing: the same outcome as a rollback.
+      if (decision.action === 'rotate' && applied !== 1) {
+        throw new Error('useRefreshToken: cannot rotate a token that is not active');
+      }
+      return { snapshot, decision };
+    });
   }
 
   // --- single-use identifiers --------------------------------------------------------
@@ -521,14 +506,25 @@ export class PostgresStore implements Store {
    * reaches the caller; any other error (including one thrown by `work`) rolls back and is rethrown.
    */
   async #transaction<T>(work: (db: PoolClient) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
+    return this.#withRetries(async (db) => {
+      await db.query('BEGIN');
+      const result = await work(db);
+      await db.query('COMMIT');
+      return result;
+    });
+  }
+
+  /**
+   * Runs `attempt` (which opens and commits its own transaction) on one pooled connection;
+   * on any error rolls back, then retries serialization failures and deadlocks with a small
+   * jittered backoff and rethrows anything else. A connection whose rollback fails is dropped.
+   */
+  async #withRetries<T>(attempt: (db: PoolClient) => Promise<T>): Promise<T> {
+    for (let n = 1; ; n++) {
       const db = await this.#pool.connect();
       let broken: Error | undefined;
       try {
-        await db.query('BEGIN');
-        const result = await work(db);
-        await db.query('COMMIT');
-        return result;
+        return await attempt(db);
       } catch (error) {
         try {
           await db.query('ROLLBACK');
@@ -536,13 +532,14 @@ export class PostgresStore implements Store {
           broken = rollbackError as Error; // the connection is unusable: drop it from the pool
         }
         const code = (error as { code?: unknown }).code;
-        if (typeof code !== 'string' || !retryableCodes.has(code) || attempt >= maxAttempts) throw error;
+        if (typeof code !== 'string' || !retryableCodes.has(code) || n >= maxAttempts) throw error;
       } finally {
         db.release(broken);
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 5 * 2 ** attempt)));
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 5 * 2 ** n)));
     }
   }
+
 }
 
 // --- rows to records (null columns become absent properties) ---------------------------
