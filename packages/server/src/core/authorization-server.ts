@@ -122,6 +122,8 @@ export class AuthorizationServer {
   readonly basePath: string;
   readonly #ctx: ServerContext;
   readonly #sinks: EventSink[] = [];
+  /** Every sink, combined once (not per event: the token endpoint emits on every refresh). */
+  #emit: EventSink;
 
   constructor(deps: AuthorizationServerDeps) {
     const issuer = normalizeIssuer(deps.issuer);
@@ -130,9 +132,9 @@ export class AuthorizationServer {
     this.keys = deps.keys;
     this.basePath = new URL(issuer).pathname.replace(/\/$/, '');
     const clock = deps.clock ?? (() => Math.floor(Date.now() / 1000));
-    const sinks = this.#sinks;
-    if (deps.onEvent) sinks.push(deps.onEvent);
-    const emit = (event: Parameters<EventSink>[0]) => combineSinks(sinks)(event);
+    if (deps.onEvent) this.#sinks.push(deps.onEvent);
+    this.#emit = combineSinks(this.#sinks);
+    const emit: EventSink = (event) => this.#emit(event);
     this.#ctx = {
       issuer,
       endpoints: endpointsFor(issuer),
@@ -154,6 +156,7 @@ export class AuthorizationServer {
   /** Adds an event listener (structured events, never tokens). */
   onEvent(sink: EventSink): void {
     this.#sinks.push(sink);
+    this.#emit = combineSinks(this.#sinks);
   }
 
   /** Answers a request addressed to a path relative to {@link basePath}. Never throws. */
