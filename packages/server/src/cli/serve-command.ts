@@ -9,6 +9,7 @@ import type { AuthorizationServer } from '../core/authorization-server.ts';
 import { createAuthorizationServer } from '../server.ts';
 import { createNodeHandler } from '../http/node-handler.ts';
 import { defaultKekFile, openStore } from '../stores/open-store.ts';
+import { startPurgeLoop } from '../stores/purge-loop.ts';
 import { commonOptions, dbOption, UsageError, type CliIo } from './common.ts';
 
 export const serveUsage = `Usage:
@@ -69,6 +70,8 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   const reload = () => void server.keys.reload().catch((err) => io.stderr(`key reload failed: ${err}\n`));
   const reloadTimer = setInterval(reload, 60_000);
   reloadTimer.unref();
+  // Tombstones past their absolute expiry, spent jtis and the like, in small batches.
+  const stopPurge = startPurgeLoop(store, { onError: (err) => io.stderr(`purge failed: ${err}\n`) });
   process.on('SIGHUP', reload);
 
   return new Promise<number>((resolve) => {
@@ -79,7 +82,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       clearInterval(reloadTimer);
       // Finish in-flight requests, then close the store.
       http.close(() => {
-        store.close().then(
+        stopPurge().then(() => store.close()).then(
           () => resolve(0),
           () => resolve(1),
         );

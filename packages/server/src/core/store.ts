@@ -61,6 +61,8 @@ export interface RefreshUse {
 export interface StoreCapabilities {
   /** Several server processes may share this store (single-use and rotation hold across them). */
   sharedAcrossProcesses: boolean;
+  /** The store calls {@link Store.purgeExpired} itself; otherwise the server schedules it. */
+  purgesInBackground: boolean;
 }
 
 /**

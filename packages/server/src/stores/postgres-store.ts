@@ -84,7 +84,7 @@ export async function openPostgresStore(
  * migrations first.
  */
 export class PostgresStore implements Store {
-  readonly capabilities: StoreCapabilities = { sharedAcrossProcesses: true };
+  readonly capabilities: StoreCapabilities;
 
   readonly #pool: Pool;
   /** Table names, qualified with the quoted schema. */
@@ -121,6 +121,7 @@ export class PostgresStore implements Store {
     this.#readName = `rg_use_refresh_token_${createHash('sha256').update(schema).digest('hex').slice(0, 16)}`;
     this.#purgeBatch = options.purgeBatch ?? 500;
     const interval = options.purgeIntervalMs ?? 60_000;
+    this.capabilities = { sharedAcrossProcesses: true, purgesInBackground: interval > 0 };
     if (interval > 0) {
       this.#purgeTimer = setInterval(() => this.#backgroundPurge(), interval);
       this.#purgeTimer.unref();

@@ -319,7 +319,7 @@ interface QueuedWrite {
  */
 export class SqliteStore implements Store {
   /** Processes on one machine share the file; `BEGIN IMMEDIATE` serializes their writes. */
-  readonly capabilities: StoreCapabilities = { sharedAcrossProcesses: true };
+  readonly capabilities: StoreCapabilities = { sharedAcrossProcesses: true, purgesInBackground: false };
   readonly #db: DatabaseSync;
   readonly #s: Statements;
   /** Writes waiting for the next group commit. */

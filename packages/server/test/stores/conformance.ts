@@ -98,6 +98,7 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
 
     it('declares its capabilities', () => {
       assert.equal(typeof store.capabilities.sharedAcrossProcesses, 'boolean');
+      assert.equal(typeof store.capabilities.purgesInBackground, 'boolean');
     });
 
     describe('clients', () => {
