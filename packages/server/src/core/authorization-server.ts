@@ -295,8 +295,8 @@ function validateClient(client: ClientRecord, input: RegisterClientInput): void 
     throw new TypeError('private_key_jwt needs jwks or jwksUri');
   }
   if (input.jwksUri && !/^https?:\/\//.test(input.jwksUri)) throw new TypeError('jwksUri must be an http(s) URL');
-  for (const [name, value] of Object.entries({ retryWindow: client.retryWindow })) {
-    if (!Number.isInteger(value) || value < 0) throw new TypeError(`${name} must be a whole number of seconds >= 0`);
+  if (!Number.isInteger(client.retryWindow) || client.retryWindow < 0) {
+    throw new TypeError('retryWindow must be a whole number of seconds >= 0');
   }
   for (const [name, value] of Object.entries({
     idleTtl: client.idleTtl,

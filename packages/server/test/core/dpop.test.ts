@@ -101,7 +101,7 @@ describe('decideRefresh for a DPoP-bound family', () => {
     requestedScope: [],
     requestedResources: [],
     dpopJkt,
-    successor: { token: 't2', tokenHash: 'h2', sealed: 'sealed' },
+    successor: () => ({ tokenHash: 'h2', sealed: 'sealed' }),
   });
   const active: RefreshSnapshot = { grant, token: { tokenHash: 'h1', familyId: 'f', generation: 1, createdAt: now, expiresAt: now + 60, state: 'active' } };
   const rotated: RefreshSnapshot = {

@@ -46,8 +46,11 @@ export interface RefreshRules {
   requestedScope: string[];
   requestedResources: string[];
   dpopJkt?: string;
-  /** Successor to insert if the decision is to rotate. */
-  successor: { token: string; tokenHash: string; sealed: string };
+  /**
+   * The successor to insert if the decision is to rotate: made only then, so that refusals,
+   * replays and non-rotating clients cost no key derivation or encryption.
+   */
+  successor: () => { tokenHash: string; sealed: string };
 }
 
 /**
@@ -67,14 +70,19 @@ export async function refreshTokenGrant(ctx: ServerContext, req: RefreshTokenReq
   for (const resource of requestedResources) assertResourceIndicator(resource);
 
   const now = ctx.now();
-  const successorToken = randomHandle(tokenPrefixes.refreshToken);
+  // Made at most once, even if the store asks for a decision again after a retried transaction.
+  let successor: { token: string; tokenHash: string; sealed: string } | undefined;
   const rules: RefreshRules = {
     client,
     now,
     requestedScope,
     requestedResources,
     dpopJkt: req.dpopJkt,
-    successor: { token: successorToken, tokenHash: sha256(successorToken), sealed: sealSuccessor(presented, successorToken) },
+    successor: () => {
+      if (successor) return successor;
+      const token = randomHandle(tokenPrefixes.refreshToken);
+      return (successor = { token, tokenHash: sha256(token), sealed: sealSuccessor(presented, token) });
+    },
   };
   const { snapshot, decision } = await ctx.store.useRefreshToken(sha256(presented), (s) => decideRefresh(s, rules));
 
@@ -86,7 +94,7 @@ export async function refreshTokenGrant(ctx: ServerContext, req: RefreshTokenReq
   let refreshToken: string;
   let generation = snapshot!.token.generation;
   if (decision.action === 'rotate') {
-    refreshToken = successorToken;
+    refreshToken = successor!.token;
     generation += 1;
     ctx.emit({ type: 'refresh_token.rotated', at: now, clientId: client.clientId, familyId: grant.familyId, generation, subject: grant.subject });
   } else if (decision.action === 'replay') {
@@ -146,10 +154,11 @@ export function decideRefresh(snapshot: RefreshSnapshot | undefined, rules: Refr
 
   const expiresAt = Math.min(now + client.idleTtl, grant.expiresAt);
   if (!mustRotate(client, grant)) return { action: 'keep', expiresAt };
+  const { tokenHash, sealed } = rules.successor();
   return {
     action: 'rotate',
-    successor: { tokenHash: rules.successor.tokenHash, expiresAt },
-    successorSealed: rules.successor.sealed,
+    successor: { tokenHash, expiresAt },
+    successorSealed: sealed,
     at: now,
   };
 }
