@@ -336,6 +336,8 @@ export class SqliteStore implements Store {
   /** Client records (null: no such client) read at `data_version` {@link #clientsVersion}. */
   readonly #clients = new Map<string, ClientRecord | null>();
   #clientsVersion = -1;
+  /** True while the current turn of the event loop has checked `data_version`. */
+  #clientsChecked = false;
 
   /** Wraps an open, migrated database; prefer {@link openSqliteStore}. */
   constructor(db: DatabaseSync, checkpointer?: WalCheckpointer) {
@@ -380,14 +382,19 @@ export class SqliteStore implements Store {
    * Client records are read on every request, and rarely change: they are kept in memory for
    * as long as `PRAGMA data_version` shows that no other connection (the CLI, another server
    * process) committed anything, and dropped on this connection's own client writes. So a
-   * change made anywhere is seen by the next request, exactly as without the cache; the check
-   * costs less than the lookup and the row decoding it saves.
+   * change made anywhere is seen by every request of the next turn of the event loop, exactly
+   * as without the cache; the check (a read transaction, 6-8 µs under load) runs once per turn.
    */
   async getClient(clientId: string): Promise<ClientRecord | undefined> {
-    const version = (this.#s.dataVersion.get() as { data_version: number }).data_version;
-    if (version !== this.#clientsVersion) {
-      this.#clients.clear();
-      this.#clientsVersion = version;
+    if (!this.#clientsChecked) {
+      // Once per turn of the event loop: the requests that arrived together share one check.
+      this.#clientsChecked = true;
+      setImmediate(() => (this.#clientsChecked = false));
+      const version = (this.#s.dataVersion.get() as { data_version: number }).data_version;
+      if (version !== this.#clientsVersion) {
+        this.#clients.clear();
+        this.#clientsVersion = version;
+      }
     }
     let client = this.#clients.get(clientId);
     if (client === undefined) {

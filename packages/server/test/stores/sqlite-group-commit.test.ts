@@ -149,16 +149,21 @@ describe('SqliteStore group commit', () => {
     }
   });
 
-  it('sees a client changed or removed by another connection on the very next lookup', async () => {
+  it('sees a client changed or removed by another connection from the next turn of the event loop', async () => {
     const { store: a, path } = await open();
     const { store: b } = await open(path);
     const client: ClientRecord = { clientId: 'app', authMethod: 'client_secret_basic', secretHash: 'h1', scope: '', resources: [], ...clientDefaults, createdAt: 1 };
+    // A request arrives in a later turn than the change it must see (the CLI, another process).
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
     assert.equal(await a.getClient('app'), undefined);
     await b.saveClient(client);
+    await nextTurn();
     assert.equal((await a.getClient('app'))?.secretHash, 'h1');
     await b.saveClient({ ...client, secretHash: 'h2' });
+    await nextTurn();
     assert.equal((await a.getClient('app'))?.secretHash, 'h2');
     await b.deleteClient('app', now());
+    await nextTurn();
     assert.equal(await a.getClient('app'), undefined);
     // And its own writes.
     await a.saveClient({ ...client, secretHash: 'h3' });

@@ -99,6 +99,8 @@ export async function refreshTokenGrant(ctx: ServerContext, req: RefreshTokenReq
     ctx.emit({ type: 'refresh_token.rotated', at: now, clientId: client.clientId, familyId: grant.familyId, generation, subject: grant.subject });
   } else if (decision.action === 'replay') {
     refreshToken = unsealSuccessor(presented, snapshot!.token.successorSealed!);
+    // The same successor, or nothing: a value that does not hash to the recorded successor is a fault.
+    if (sha256(refreshToken) !== snapshot!.token.successorHash) throw new Error('sealed successor does not match its hash');
     generation += 1;
     ctx.emit({ type: 'refresh_token.replayed', at: now, clientId: client.clientId, familyId: grant.familyId, generation, subject: grant.subject });
   } else {
