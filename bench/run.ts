@@ -9,7 +9,8 @@
  *
  * Options:
  *   --quick                 1 run, C=16, 0.5 s warm-up + 1.5 s window (smoke test)
- *   --targets a,b           subset of: rg-jwt, rg-opaque, rg-openid, rg-pg, op, op-openid, limit, limit-sign
+ *   --targets a,b           subset of: rg-jwt, rg-opaque, rg-openid, rg-pg, op, op-openid, limit, limit-sign,
+ *                           limit-sign-thread
  *   --concurrency 1,16,64   virtual clients
  *   --runs 3                runs of each measurement
  *   --warmup 1000 --duration 4000   windows, in ms
@@ -218,6 +219,7 @@ if (parts.has('main')) {
     ['rg-openid', 'op-openid'],
     ['rg-pg', 'op'],
     ['rg-jwt', 'limit-sign'],
+    ['rg-jwt', 'limit-sign-thread'],
     ['rg-jwt', 'limit'],
     ['rg-opaque', 'limit'],
     ...names.filter((n) => n.startsWith('rg-')).map((n): [string, string] => [n, `${n}@base`]),

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { root as thisRoot, runNode, startNode, type NodeProcess } from './processes.ts';
 
 /** Target names, in table order. */
-export const targetNames = ['rg-jwt', 'rg-opaque', 'rg-openid', 'rg-pg', 'op', 'op-openid', 'limit', 'limit-sign'] as const;
+export const targetNames = ['rg-jwt', 'rg-opaque', 'rg-openid', 'rg-pg', 'op', 'op-openid', 'limit', 'limit-sign', 'limit-sign-thread'] as const;
 export type TargetName = (typeof targetNames)[number];
 
 /** What each target is, for the tables. */
@@ -22,6 +22,7 @@ export const targetLabels: Record<TargetName, string> = {
   'op-openid': 'oidc-provider 9, in-memory, rotation on, + id_token (`openid`)',
   limit: 'limit: bare node:http, same form, fixed JSON of the same size',
   'limit-sign': 'limit + one ES256 signature per request',
+  'limit-sign-thread': 'limit + one ES256 signature per request, on a signing thread (as `serve` signs)',
 };
 
 /** A started target. */
@@ -153,8 +154,8 @@ async function startOidcProvider(name: string, scope: string): Promise<Target> {
   }
 }
 
-async function startLimit(name: string, sign: boolean): Promise<Target> {
-  const server = startNode(['bench/servers/limit.ts', ...(sign ? ['--sign'] : [])], { NODE_ENV: 'production' });
+async function startLimit(name: string, sign: '' | '--sign' | '--sign-thread'): Promise<Target> {
+  const server = startNode(['bench/servers/limit.ts', ...(sign ? [sign] : [])], { NODE_ENV: 'production' });
   const [url] = await server.lines(1);
   // The limit does not rotate: any token string will do.
   return {
@@ -197,8 +198,10 @@ export async function startTarget(name: TargetName, options: TargetOptions): Pro
     case 'op-openid':
       return startOidcProvider(name, scopes.openid);
     case 'limit':
-      return startLimit(name, false);
+      return startLimit(name, '');
     case 'limit-sign':
-      return startLimit(name, true);
+      return startLimit(name, '--sign');
+    case 'limit-sign-thread':
+      return startLimit(name, '--sign-thread');
   }
 }

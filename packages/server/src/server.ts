@@ -9,6 +9,7 @@ import type { SigningAlg } from './core/types.ts';
 import { createRemoteJwksResolver } from './jwks-resolver.ts';
 import { loadKek, type KekSource } from './kek.ts';
 import { KeyRing } from './core/tokens/keyring.ts';
+import { SigningThread } from './signing/signing-thread.ts';
 
 /** Settings of {@link createAuthorizationServer}. */
 export interface AuthorizationServerOptions {
@@ -25,6 +26,12 @@ export interface AuthorizationServerOptions {
   clock?: () => number;
   /** DPoP (RFC 9449): require server nonces, proof freshness window. */
   dpop?: DpopOptions;
+  /**
+   * Compute JWS signatures on a worker thread (`signing/signing-thread.ts`), so that they use
+   * another core while the event loop serves other requests. `serve` turns it on when the
+   * machine has more than one CPU. Stopped by {@link AuthorizationServer.close}. Default off.
+   */
+  signingThread?: boolean;
 }
 
 /**
@@ -39,7 +46,8 @@ export interface AuthorizationServerOptions {
  */
 export async function createAuthorizationServer(options: AuthorizationServerOptions): Promise<AuthorizationServer> {
   const kek = options.kek instanceof Uint8Array ? options.kek : loadKek(options.kek);
-  const keys = await KeyRing.load(options.store, kek, { alg: options.signingAlg ?? 'ES256', clock: options.clock });
+  const signatures = options.signingThread ? SigningThread.start() : undefined;
+  const keys = await KeyRing.load(options.store, kek, { alg: options.signingAlg ?? 'ES256', clock: options.clock, signatures });
   const log = options.log === undefined ? jsonLineSink((line) => process.stderr.write(line)) : options.log || undefined;
   const server = new AuthorizationServer({
     issuer: options.issuer,

@@ -4,6 +4,7 @@
  * with an empty store it creates a demo client and grant and prints a ready-to-paste curl.
  */
 import { createServer } from 'node:http';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { AuthorizationServer } from '../core/authorization-server.ts';
 import { createAuthorizationServer } from '../server.ts';
@@ -14,7 +15,9 @@ import { commonOptions, dbOption, UsageError, type CliIo } from './common.ts';
 
 export const serveUsage = `Usage:
   refresh-grant serve [--port 8080] [--host 127.0.0.1] [--db ./refresh-grant.db | postgres://...]
-      [--issuer URL] [--kek-file FILE] [--dpop-nonce] [--no-demo] [--quiet]
+      [--issuer URL] [--kek-file FILE] [--dpop-nonce] [--signing-thread auto|on|off] [--no-demo] [--quiet]
+
+  --signing-thread  sign tokens on a worker thread (auto: when the machine has more than one CPU)
 `;
 
 /** Runs `serve`; resolves with the exit code once the server has shut down. */
@@ -28,10 +31,13 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       'no-demo': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       'dpop-nonce': { type: 'boolean', default: false },
+      'signing-thread': { type: 'string', default: 'auto' },
     },
   });
   if (values.help) return io.stdout(serveUsage), 0;
   if (!/^\d+$/.test(values.port) || Number(values.port) > 65535) throw new UsageError('--port must be 0-65535');
+  const signingThread = values['signing-thread'];
+  if (!['auto', 'on', 'off'].includes(signingThread)) throw new UsageError('--signing-thread must be auto, on or off');
   const db = dbOption(values.db);
   const store = await openStore(db);
   const http = createServer({ keepAliveTimeout: 65_000 });
@@ -52,6 +58,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       log: values.quiet ? false : undefined,
       // RFC 9449 section 8: require server-provided nonces in DPoP proofs.
       dpop: values['dpop-nonce'] ? { requireNonce: true } : undefined,
+      signingThread: signingThread === 'on' || (signingThread === 'auto' && availableParallelism() > 1),
     });
   } catch (err) {
     http.close();
@@ -82,7 +89,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       clearInterval(reloadTimer);
       // Finish in-flight requests, then close the store.
       http.close(() => {
-        stopPurge().then(() => store.close()).then(
+        stopPurge().then(() => server.close()).then(() => store.close()).then(
           () => resolve(0),
           () => resolve(1),
         );

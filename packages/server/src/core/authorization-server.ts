@@ -277,6 +277,14 @@ export class AuthorizationServer {
     const record = await this.keys.rotate({ now, activateAt, removeRetiredAfter: activateAt + longest });
     return { kid: record.kid, activatesAt: record.createdAt };
   }
+
+  /**
+   * Releases what the server holds besides the store (a signing thread); the store is the
+   * caller's to close. Call it after the HTTP server stopped taking requests.
+   */
+  async close(): Promise<void> {
+    await this.keys.close();
+  }
 }
 
 /** Seconds between publishing a rotated key and signing with it: twice the key reload interval of `serve`. */

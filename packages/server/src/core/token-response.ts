@@ -48,7 +48,7 @@ export async function buildTokenResponse(ctx: ServerContext, input: TokenRespons
   };
   if (input.refreshToken !== undefined) response.refresh_token = input.refreshToken;
   if (parseScope(scope).includes('openid')) {
-    response.id_token = issueIdToken({ issuer: ctx.issuer, client, grant, now, accessToken: at.accessToken }, ctx.keys);
+    response.id_token = await issueIdToken({ issuer: ctx.issuer, client, grant, now, accessToken: at.accessToken }, ctx.keys);
   }
   return response;
 }

@@ -125,6 +125,9 @@ describe('CLI', () => {
     const noClient = await cli('grants', 'issue', '--db', db, '--client', 'ghost', '--subject', 's', '--scope', 'a');
     assert.equal(noClient.code, 2);
     assert.match(noClient.stderr, /unknown client/);
+    const badThread = await cli('serve', '--db', db, '--port', '0', '--signing-thread', 'sometimes');
+    assert.equal(badThread.code, 2);
+    assert.match(badThread.stderr, /--signing-thread must be auto, on or off/);
   });
 
   it('SIGTERM finishes and exits 0', async () => {

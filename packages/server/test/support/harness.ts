@@ -32,8 +32,11 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** Starts a harness; `store` lets a test bring another backend. */
-export async function startHarness(options: { store?: Store; basePath?: string } = {}): Promise<Harness> {
+/**
+ * Starts a harness; `store` lets a test bring another backend. Tokens are signed on a signing
+ * thread, as `serve` does on a machine with more than one CPU (`signingThread: false`: inline).
+ */
+export async function startHarness(options: { store?: Store; basePath?: string; signingThread?: boolean } = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'rg-test-'));
   const store = options.store ?? (await openSqliteStore(join(dir, 'test.db')));
   const http: Server = createServer();
@@ -49,6 +52,7 @@ export async function startHarness(options: { store?: Store; basePath?: string }
     log: false,
     onEvent: (e) => events.push(e),
     clock: () => Math.floor(Date.now() / 1000) + offset,
+    signingThread: options.signingThread ?? true,
   });
   http.on('request', createNodeHandler(server));
   const h: Harness = {
@@ -88,6 +92,7 @@ export async function startHarness(options: { store?: Store; basePath?: string }
     async close() {
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
+      await server.close();
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     },

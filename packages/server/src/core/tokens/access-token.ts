@@ -93,5 +93,5 @@ export async function issueAccessToken(
     ...(req.jkt === undefined ? {} : { cnf: { jkt: req.jkt } }),
   };
   // RFC 9068 section 2.1: typ MUST be at+jwt.
-  return { accessToken: deps.keys.sign(claims, accessTokenTyp), tokenType, jti, expiresIn, expiresAt };
+  return { accessToken: await deps.keys.sign(claims, accessTokenTyp), tokenType, jti, expiresIn, expiresAt };
 }

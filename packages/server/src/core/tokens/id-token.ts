@@ -33,10 +33,10 @@ export function accessTokenHash(accessToken: string, alg: SigningAlg): string {
  *
  * @example
  * ```ts
- * const idToken = issueIdToken({ issuer, client, grant, now, accessToken: at.accessToken }, keys)
+ * const idToken = await issueIdToken({ issuer, client, grant, now, accessToken: at.accessToken }, keys)
  * ```
  */
-export function issueIdToken(req: IdTokenRequest, keys: KeyRing): string {
+export function issueIdToken(req: IdTokenRequest, keys: KeyRing): Promise<string> {
   const { client, grant, now } = req;
   const extra: Record<string, unknown> = { ...grant.idTokenClaims };
   // OIDC Core section 12.2: a refreshed id_token SHOULD NOT have a nonce.

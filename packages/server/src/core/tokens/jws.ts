@@ -17,45 +17,74 @@ export interface JwsKey {
 }
 
 /**
+ * Where signatures are computed when not on the calling thread (`signing-thread.ts` runs them
+ * on a worker thread). It must return exactly {@link jwsSignature}'s result.
+ */
+export interface SignatureWorker {
+  /** The base64url signature of `signingInput` with `key` (whose `kid` never changes meaning). */
+  signature(key: JwsKey, signingInput: string): Promise<string>;
+  /** Stops the worker; pending signatures still complete. */
+  close(): Promise<void>;
+}
+
+/**
  * Signs compact JWS with one key. The base64url header is encoded once per `typ` and reused.
+ * The signature itself is computed here or, given a {@link SignatureWorker}, there.
  *
  * @example
  * ```ts
  * const signer = new JwsSigner({ kid, alg: 'ES256', privateKey })
- * const jwt = signer.sign({ iss, sub, exp }, 'at+jwt')
+ * const jwt = await signer.sign({ iss, sub, exp }, 'at+jwt')
  * ```
  */
 export class JwsSigner {
   readonly kid: string;
   readonly alg: SigningAlg;
-  readonly #privateKey: KeyObject;
+  readonly #key: JwsKey;
+  readonly #worker: SignatureWorker | undefined;
   readonly #headers = new Map<string, string>();
 
-  constructor(key: JwsKey) {
+  constructor(key: JwsKey, worker?: SignatureWorker) {
     this.kid = key.kid;
     this.alg = key.alg;
-    this.#privateKey = key.privateKey;
+    this.#key = key;
+    this.#worker = worker;
   }
 
   /** The compact serialization `header.payload.signature` of `payload` with header `{alg, kid, typ}`. */
-  sign(payload: Record<string, unknown>, typ: string): string {
+  async sign(payload: Record<string, unknown>, typ: string): Promise<string> {
     let header = this.#headers.get(typ);
     if (header === undefined) {
       header = Buffer.from(JSON.stringify({ alg: this.alg, kid: this.kid, typ })).toString('base64url');
       this.#headers.set(typ, header);
     }
     const signingInput = header + '.' + Buffer.from(JSON.stringify(payload)).toString('base64url');
-    const data = Buffer.from(signingInput);
-    const signature =
-      this.alg === 'ES256'
-        ? // RFC 7518 section 3.4: the signature is R || S (64 octets), not DER. Signing with the
-          // bare KeyObject (DER out) and converting here costs half of asking node:crypto for
-          // `dsaEncoding: 'ieee-p1363'` through an options object (Node 24).
-          derToRaw(cryptoSign('sha256', data, this.#privateKey), 32)
-        : // RFC 8037 section 3.1: Ed25519 signs the input itself, no pre-hash.
-          cryptoSign(null, data, this.#privateKey);
-    return signingInput + '.' + signature.toString('base64url');
+    const signature = this.#worker
+      ? await this.#worker.signature(this.#key, signingInput)
+      : jwsSignature(this.#key, signingInput);
+    return signingInput + '.' + signature;
   }
+}
+
+/**
+ * The base64url JWS signature (RFC 7515 section 5.1) of `signingInput` with `key`.
+ *
+ * @example
+ * ```ts
+ * const jws = input + '.' + jwsSignature({ kid, alg: 'ES256', privateKey }, input)
+ * ```
+ */
+export function jwsSignature(key: JwsKey, signingInput: string): string {
+  const data = Buffer.from(signingInput);
+  const signature =
+    key.alg === 'ES256'
+      ? // RFC 7518 section 3.4: the signature is R || S (64 octets), not DER. Signing with the
+        // bare KeyObject (DER out) and converting here costs half of asking node:crypto for
+        // `dsaEncoding: 'ieee-p1363'` through an options object (Node 24).
+        derToRaw(cryptoSign('sha256', data, key.privateKey), 32)
+      : // RFC 8037 section 3.1: Ed25519 signs the input itself, no pre-hash.
+        cryptoSign(null, data, key.privateKey);
+  return signature.toString('base64url');
 }
 
 /**

@@ -9,7 +9,7 @@ import type { JWTPayload } from 'jose';
 import { seal, unseal } from '../crypto.ts';
 import type { Store } from '../store.ts';
 import type { Jwk, SigningAlg, SigningKeyRecord } from '../types.ts';
-import { JwsSigner } from './jws.ts';
+import { JwsSigner, type SignatureWorker } from './jws.ts';
 
 /** The store operations a key ring needs. */
 export type KeyStore = Pick<Store, 'listSigningKeys' | 'addSigningKey'>;
@@ -57,6 +57,18 @@ interface LoadedKey {
   publicKey: KeyObject;
 }
 
+/** Options of {@link KeyRing.load}. */
+export interface KeyRingOptions {
+  /** Algorithm of the first key, when the store has none (default ES256). */
+  alg?: SigningAlg;
+  /** The first key's creation time (seconds); defaults to the clock. */
+  now?: number;
+  /** Seconds since the epoch (default: the system clock). */
+  clock?: () => number;
+  /** Computes signatures elsewhere (a worker thread); default: on the calling thread. */
+  signatures?: SignatureWorker;
+}
+
 /** How long a first key lost in a race between processes stays published (see {@link KeyRing.load}). */
 const firstKeyRaceGrace = 24 * 3600;
 
@@ -66,7 +78,7 @@ const firstKeyRaceGrace = 24 * 3600;
  * @example
  * ```ts
  * const keys = await KeyRing.load(store, kek)
- * const jwt = keys.sign({ iss, sub, aud, iat, exp }, 'at+jwt')
+ * const jwt = await keys.sign({ iss, sub, aud, iat, exp }, 'at+jwt')
  * const payload = await keys.verify(jwt, 'at+jwt') // undefined when invalid or expired
  * ```
  */
@@ -81,9 +93,11 @@ export class KeyRing {
   /** When a published key that does not sign yet becomes current (publish-before-activate). */
   #switchAt: number | undefined;
   readonly #clock: () => number;
+  readonly #signatures: SignatureWorker | undefined;
 
   /** Use {@link KeyRing.load}. */
-  private constructor(store: KeyStore, kek: Uint8Array, clock: () => number) {
+  private constructor(store: KeyStore, kek: Uint8Array, clock: () => number, signatures?: SignatureWorker) {
+    this.#signatures = signatures;
     this.#store = store;
     this.#kek = kek;
     this.#clock = clock;
@@ -93,8 +107,8 @@ export class KeyRing {
    * Loads the keys from `store`. When it has none, creates the first one (`alg`, default
    * ES256) and stores it.
    */
-  static async load(store: KeyStore, kek: Uint8Array, options: { alg?: SigningAlg; now?: number; clock?: () => number } = {}): Promise<KeyRing> {
-    const ring = new KeyRing(store, kek, options.clock ?? nowSeconds);
+  static async load(store: KeyStore, kek: Uint8Array, options: KeyRingOptions = {}): Promise<KeyRing> {
+    const ring = new KeyRing(store, kek, options.clock ?? nowSeconds, options.signatures);
     if ((await store.listSigningKeys()).length === 0) {
       const now = options.now ?? ring.#clock();
       // Two processes starting on an empty store may both get here; the later one retires the
@@ -112,11 +126,17 @@ export class KeyRing {
   }
 
   /**
-   * Signs `payload` as a compact JWS with the current key, header `{alg, kid, typ}`.
-   * Synchronous: the private key was imported once.
+   * Signs `payload` as a compact JWS with the current key, header `{alg, kid, typ}`. The
+   * private key was imported once; the signature is computed on this thread, or on the
+   * {@link SignatureWorker} the ring was loaded with.
    */
-  sign(payload: Record<string, unknown>, typ: string): string {
+  sign(payload: Record<string, unknown>, typ: string): Promise<string> {
     return this.#signer(this.#currentKey()).sign(payload, typ);
+  }
+
+  /** Stops the signature worker, if any (pending signatures complete first). */
+  async close(): Promise<void> {
+    await this.#signatures?.close();
   }
 
   /** The key that signs now; switches to a pending key once its activation time has come. */
@@ -208,7 +228,7 @@ export class KeyRing {
     let signer = this.#signers.get(key.record.kid);
     if (signer === undefined) {
       const jwk = JSON.parse(unseal(this.#kek, key.record.privateSealed, sealContext(key.record.kid))) as JsonWebKey;
-      signer = new JwsSigner({ kid: key.record.kid, alg: key.record.alg, privateKey: createPrivateKey({ key: jwk, format: 'jwk' }) });
+      signer = new JwsSigner({ kid: key.record.kid, alg: key.record.alg, privateKey: createPrivateKey({ key: jwk, format: 'jwk' }) }, this.#signatures);
       this.#signers.set(key.record.kid, signer);
     }
     return signer;

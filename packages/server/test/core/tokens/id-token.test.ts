@@ -58,7 +58,7 @@ for (const [alg, hash] of [['ES256', 'SHA-256'], ['EdDSA', 'SHA-512']] as [Signi
 
     test('claims per 12.2, no nonce, azp, original auth_time, at_hash; verifies with jose', async () => {
       const at = await issueAccessToken({ issuer, client, grant, scope: grant.scope, audience: grant.resources, now }, { keys, store });
-      const idToken = issueIdToken({ issuer, client, grant, now, accessToken: at.accessToken }, keys);
+      const idToken = await issueIdToken({ issuer, client, grant, now, accessToken: at.accessToken }, keys);
       const { payload, protectedHeader } = await jwtVerify(idToken, createLocalJWKSet(keys.jwks()), {
         typ: 'JWT',
         issuer,
@@ -84,14 +84,14 @@ for (const [alg, hash] of [['ES256', 'SHA-256'], ['EdDSA', 'SHA-512']] as [Signi
     });
 
     test('no at_hash without an access token', async () => {
-      const idToken = issueIdToken({ issuer, client, grant: { ...grant, idTokenClaims: undefined }, now }, keys);
+      const idToken = await issueIdToken({ issuer, client, grant: { ...grant, idTokenClaims: undefined }, now }, keys);
       const { payload } = await jwtVerify(idToken, createLocalJWKSet(keys.jwks()), { typ: 'JWT', issuer, audience: 'app' });
       assert.deepEqual(Object.keys(payload).sort(), ['aud', 'auth_time', 'azp', 'exp', 'iat', 'iss', 'sub']);
     });
 
     test('oauth4webapi accepts it in a refresh token response', async () => {
       const at = await issueAccessToken({ issuer, client, grant, scope: grant.scope, audience: grant.resources, now }, { keys, store });
-      const idToken = issueIdToken({ issuer, client, grant, now, accessToken: at.accessToken }, keys);
+      const idToken = await issueIdToken({ issuer, client, grant, now, accessToken: at.accessToken }, keys);
       const response = new Response(
         JSON.stringify({ access_token: at.accessToken, token_type: at.tokenType, expires_in: at.expiresIn, id_token: idToken }),
         { headers: { 'content-type': 'application/json' } },

@@ -15,7 +15,7 @@ for (const [alg, type, count] of [['ES256', 'ec', 3000], ['EdDSA', 'ed25519', 20
       type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
     const signer = new JwsSigner({ kid: 'k1', alg, privateKey });
     for (let i = 0; i < count; i++) {
-      const jwt = signer.sign({ sub: 'alice', i }, 'at+jwt');
+      const jwt = await signer.sign({ sub: 'alice', i }, 'at+jwt');
       const { protectedHeader, payload } = await compactVerify(jwt, publicKey, { algorithms: [alg] });
       assert.deepEqual(protectedHeader, { alg, kid: 'k1', typ: 'at+jwt' });
       assert.deepEqual(JSON.parse(new TextDecoder().decode(payload)), { sub: 'alice', i });
