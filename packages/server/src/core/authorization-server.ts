@@ -6,7 +6,7 @@
  */
 import type { JWTVerifyGetKey } from 'jose';
 import { endpointsFor, type ServerContext } from './context.ts';
-import { randomHandle, randomId, seal, sha256, tokenPrefixes } from './crypto.ts';
+import { randomHandle, randomId, refreshTokenKey, seal, sha256, timeOrderedHandle, tokenPrefixes } from './crypto.ts';
 import { dpopDefaults, DpopNonces, dpopSigningAlgs, type DpopSettings } from './dpop.ts';
 import { combineSinks, type EventSink } from './events.ts';
 import type { CoreRequest, CoreResponse } from './http-types.ts';
@@ -238,9 +238,9 @@ export class AuthorizationServer {
     if (input.dpopJkt !== undefined && client.authMethod === 'none') grant.dpopJkt = input.dpopJkt;
     // OIDC Core section 11: with openid, a refresh token only when offline_access was granted.
     const issuesRefreshToken = !scope.includes('openid') || scope.includes('offline_access');
-    const refreshToken = randomHandle(tokenPrefixes.refreshToken);
+    const refreshToken = timeOrderedHandle(tokenPrefixes.refreshToken);
     await this.store.createGrant(grant, {
-      tokenHash: sha256(refreshToken),
+      tokenHash: refreshTokenKey(refreshToken),
       expiresAt: Math.min(now + client.idleTtl, grant.expiresAt),
     });
     ctx.emit({ type: 'grant.issued', at: now, clientId: client.clientId, familyId: grant.familyId, generation: 1, subject: grant.subject });

@@ -41,6 +41,51 @@ export function randomHandle(prefix: string): string {
   return prefix + randomView(32).toString('base64url');
 }
 
+/** Hex digits of a handle's issue time (milliseconds since the epoch; enough until the year 10889). */
+const timeDigits = 12;
+const timePattern = /^[0-9a-f]{12}$/;
+
+/**
+ * A random handle whose storage key sorts by issue time: `prefix`, the issue time in ms (12
+ * hex digits), then 32 random bytes (256 bits) in base64url. Stored under {@link handleKey},
+ * new tokens go to the end of the store's index, and the rows a rotation reads and writes
+ * (a token issued moments ago and its successor) sit in the same few pages, instead of two
+ * random pages of a large index per rotation. The time is not secret: the holder knows when
+ * the token was issued.
+ *
+ * @example
+ * ```ts
+ * const refreshToken = timeOrderedHandle(tokenPrefixes.refreshToken) // 'rg_rt_019a...'
+ * const key = handleKey(refreshToken, tokenPrefixes.refreshToken)   // '019a....<sha256>'
+ * ```
+ */
+export function timeOrderedHandle(prefix: string): string {
+  return prefix + Date.now().toString(16).padStart(timeDigits, '0') + randomView(32).toString('base64url');
+}
+
+/**
+ * The key a handle is stored under: never the handle, always its SHA-256; for a handle of
+ * {@link timeOrderedHandle}'s form, prefixed with its issue time so that keys sort by issue
+ * time. A presented handle that is not of that form (one issued by {@link randomHandle}
+ * before) gets the plain hash it was stored under.
+ */
+export function handleKey(handle: string, prefix: string): string {
+  const hash = sha256(handle);
+  if (handle.length !== prefix.length + timeDigits + 43 || !handle.startsWith(prefix)) return hash;
+  const time = handle.slice(prefix.length, prefix.length + timeDigits);
+  return timePattern.test(time) ? time + '.' + hash : hash;
+}
+
+/** The storage key of a refresh token ({@link handleKey}). */
+export function refreshTokenKey(token: string): string {
+  return handleKey(token, tokenPrefixes.refreshToken);
+}
+
+/** The storage key of an opaque access token ({@link handleKey}). */
+export function accessTokenKey(token: string): string {
+  return handleKey(token, tokenPrefixes.accessToken);
+}
+
 /** A random identifier (family ids, `jti`): 16 bytes, base64url. Not a secret. */
 export function randomId(): string {
   return randomView(16).toString('base64url');

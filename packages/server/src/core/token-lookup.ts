@@ -4,7 +4,7 @@
  * hash or verified by signature; none is stored in plaintext.
  */
 import type { ServerContext } from './context.ts';
-import { sha256, tokenPrefixes } from './crypto.ts';
+import { accessTokenKey, refreshTokenKey, tokenPrefixes } from './crypto.ts';
 import type { RefreshSnapshot } from './store.ts';
 import type { GrantRecord } from './types.ts';
 
@@ -36,13 +36,13 @@ export async function lookupToken(ctx: ServerContext, token: string, hint: strin
 
 async function findRefreshToken(ctx: ServerContext, token: string): Promise<KnownToken | undefined> {
   if (!token.startsWith(tokenPrefixes.refreshToken)) return undefined;
-  const snapshot = await ctx.store.findRefreshToken(sha256(token));
+  const snapshot = await ctx.store.findRefreshToken(refreshTokenKey(token));
   return snapshot ? { kind: 'refresh_token', snapshot } : undefined;
 }
 
 async function findAccessToken(ctx: ServerContext, token: string): Promise<KnownToken | undefined> {
   if (token.startsWith(tokenPrefixes.accessToken)) {
-    const record = await ctx.store.findOpaqueAccessToken(sha256(token));
+    const record = await ctx.store.findOpaqueAccessToken(accessTokenKey(token));
     if (!record) return undefined;
     return {
       kind: 'access_token',

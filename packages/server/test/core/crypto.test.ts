@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { deriveKey, randomHandle, seal, sealSuccessor, sha256, tokenPrefixes, unsealSuccessor } from '../../src/core/crypto.ts';
+import { accessTokenKey, deriveKey, handleKey, randomHandle, refreshTokenKey, seal, sealSuccessor, sha256, timeOrderedHandle, tokenPrefixes, unsealSuccessor } from '../../src/core/crypto.ts';
 
 describe('sealSuccessor / unsealSuccessor', () => {
   const parent = randomHandle(tokenPrefixes.refreshToken);
@@ -31,5 +31,43 @@ describe('sealSuccessor / unsealSuccessor', () => {
   it('refuses successors longer than the pad', () => {
     assert.throws(() => sealSuccessor(parent, 'x'.repeat(65)), TypeError);
     assert.throws(() => unsealSuccessor(parent, `v2.${Buffer.alloc(65).toString('base64url')}`));
+  });
+});
+
+describe('timeOrderedHandle / handleKey', () => {
+  const prefix = tokenPrefixes.refreshToken;
+
+  it('makes a handle of prefix, 12 hex digits of the issue time in ms, and 256 random bits', () => {
+    const before = Date.now();
+    const handle = timeOrderedHandle(prefix);
+    assert.match(handle, /^rg_rt_[0-9a-f]{12}[A-Za-z0-9_-]{43}$/);
+    const at = parseInt(handle.slice(6, 18), 16);
+    assert.ok(at >= before && at <= Date.now());
+    assert.notEqual(timeOrderedHandle(prefix).slice(18), handle.slice(18));
+  });
+
+  it('keys sort by issue time and hold only the hash, never the handle', async () => {
+    const first = timeOrderedHandle(prefix);
+    await new Promise((resolve) => setTimeout(resolve, 3));
+    const second = timeOrderedHandle(prefix);
+    const [k1, k2] = [refreshTokenKey(first), refreshTokenKey(second)];
+    assert.ok(k1 < k2, 'a later handle sorts after');
+    assert.equal(k1, `${first.slice(6, 18)}.${sha256(first)}`);
+    assert.equal(k1.includes(first.slice(18)), false);
+  });
+
+  it('falls back to the plain hash for anything not of that form', () => {
+    for (const handle of [
+      randomHandle(prefix), // the earlier form
+      prefix + 'ZZZZZZZZZZZZ' + 'a'.repeat(43), // not hex
+      prefix + '0'.repeat(12) + 'a'.repeat(42), // one short
+      'rg_at_' + '0'.repeat(12) + 'a'.repeat(43), // another prefix
+      '',
+    ]) {
+      assert.equal(handleKey(handle, prefix), sha256(handle), handle);
+    }
+    const at = timeOrderedHandle(tokenPrefixes.accessToken);
+    assert.equal(accessTokenKey(at), `${at.slice(6, 18)}.${sha256(at)}`);
+    assert.equal(refreshTokenKey(at), sha256(at));
   });
 });

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sha256 } from '../../src/core/crypto.ts';
+import { refreshTokenKey } from '../../src/core/crypto.ts';
 import { createAuthorizationServer } from '../../src/server.ts';
 import { openStore } from '../../src/stores/open-store.ts';
 import { pgTestOptions } from '../support/postgres.ts';
@@ -139,13 +139,13 @@ for (const backend of ['sqlite', 'postgres'] as const) {
           assert.equal(grant?.revokedAt, undefined, `chain ${i}: family revoked (${grant?.revokedReason})`);
           assert.equal(perFamily.get(chain.familyId), chain.received.length, `chain ${i}: the family holds tokens no client received`);
           for (const [g, token] of chain.received.entries()) {
-            const found = await inspect.findRefreshToken(sha256(token));
+            const found = await inspect.findRefreshToken(refreshTokenKey(token));
             assert.ok(found, `chain ${i}: token ${g + 1} is missing`);
             assert.equal(found.token.familyId, chain.familyId);
             assert.equal(found.token.generation, g + 1, `chain ${i}: token ${g + 1} has generation ${found.token.generation}`);
             const last = g === chain.received.length - 1;
             assert.equal(found.token.state, last ? 'active' : 'rotated', `chain ${i}: token ${g + 1}`);
-            assert.equal(found.token.successorHash, last ? undefined : sha256(chain.received[g + 1]), `chain ${i}: token ${g + 1} has another successor`);
+            assert.equal(found.token.successorHash, last ? undefined : refreshTokenKey(chain.received[g + 1]), `chain ${i}: token ${g + 1} has another successor`);
           }
         }
       } finally {

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import type { AuthorizationServer } from '../../src/core/authorization-server.ts';
-import { randomId, sha256 } from '../../src/core/crypto.ts';
+import { randomId, refreshTokenKey } from '../../src/core/crypto.ts';
 import type { ServerEvent } from '../../src/core/events.ts';
 import type { Store } from '../../src/core/store.ts';
 import type { Jwk } from '../../src/core/types.ts';
@@ -94,9 +94,9 @@ describe('three serve processes on one PostgreSQL database', pgOptions, () => {
 
     // In the database: the family holds the original (rotated into the successor) and the successor.
     assert.equal((await database.tokensPerFamily()).get(familyId), 2);
-    const parent = await store!.findRefreshToken(sha256(original));
+    const parent = await store!.findRefreshToken(refreshTokenKey(original));
     assert.equal(parent?.token.state, 'rotated');
-    assert.equal(parent?.token.successorHash, sha256(successor));
+    assert.equal(parent?.token.successorHash, refreshTokenKey(successor));
     assert.equal(parent?.successor?.state, 'active');
     assert.equal(parent?.successor?.generation, 2);
 

@@ -19,7 +19,7 @@
 import { OAuthError } from '../errors.ts';
 import { requireParam } from '../form.ts';
 import { formatScope, missingFrom, parseScope } from '../scope.ts';
-import { randomHandle, sealSuccessor, sha256, tokenPrefixes, unsealSuccessor } from '../crypto.ts';
+import { refreshTokenKey, sealSuccessor, timeOrderedHandle, tokenPrefixes, unsealSuccessor } from '../crypto.ts';
 import type { ServerContext } from '../context.ts';
 import type { RefreshDecision, RefreshRejection, RefreshSnapshot } from '../store.ts';
 import type { ClientRecord, GrantRecord } from '../types.ts';
@@ -80,11 +80,11 @@ export async function refreshTokenGrant(ctx: ServerContext, req: RefreshTokenReq
     dpopJkt: req.dpopJkt,
     successor: () => {
       if (successor) return successor;
-      const token = randomHandle(tokenPrefixes.refreshToken);
-      return (successor = { token, tokenHash: sha256(token), sealed: sealSuccessor(presented, token) });
+      const token = timeOrderedHandle(tokenPrefixes.refreshToken);
+      return (successor = { token, tokenHash: refreshTokenKey(token), sealed: sealSuccessor(presented, token) });
     },
   };
-  const { snapshot, decision } = await ctx.store.useRefreshToken(sha256(presented), (s) => decideRefresh(s, rules));
+  const { snapshot, decision } = await ctx.store.useRefreshToken(refreshTokenKey(presented), (s) => decideRefresh(s, rules));
 
   if (decision.action === 'reject') {
     reportRejection(ctx, client, snapshot, decision);
@@ -100,7 +100,7 @@ export async function refreshTokenGrant(ctx: ServerContext, req: RefreshTokenReq
   } else if (decision.action === 'replay') {
     refreshToken = unsealSuccessor(presented, snapshot!.token.successorSealed!);
     // The same successor, or nothing: a value that does not hash to the recorded successor is a fault.
-    if (sha256(refreshToken) !== snapshot!.token.successorHash) throw new Error('sealed successor does not match its hash');
+    if (refreshTokenKey(refreshToken) !== snapshot!.token.successorHash) throw new Error('sealed successor does not match its hash');
     generation += 1;
     ctx.emit({ type: 'refresh_token.replayed', at: now, clientId: client.clientId, familyId: grant.familyId, generation, subject: grant.subject });
   } else {

@@ -2,7 +2,7 @@
  * Access tokens: RFC 9068 JWTs signed by the key ring, or opaque handles stored by hash for
  * introspection, per the client's `accessTokenFormat`.
  */
-import { randomHandle, randomId, sha256, tokenPrefixes } from '../crypto.ts';
+import { accessTokenKey, randomId, timeOrderedHandle, tokenPrefixes } from '../crypto.ts';
 import type { Store } from '../store.ts';
 import type { ClientRecord, GrantRecord } from '../types.ts';
 import type { KeyRing } from './keyring.ts';
@@ -59,9 +59,9 @@ export async function issueAccessToken(
   const tokenType = req.jkt === undefined ? 'Bearer' : 'DPoP';
 
   if (client.accessTokenFormat === 'opaque') {
-    const accessToken = randomHandle(tokenPrefixes.accessToken);
+    const accessToken = timeOrderedHandle(tokenPrefixes.accessToken);
     await deps.store.saveOpaqueAccessToken({
-      tokenHash: sha256(accessToken),
+      tokenHash: accessTokenKey(accessToken),
       jti,
       familyId: grant.familyId,
       clientId: client.clientId,

@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
+import { randomHandle, randomId, refreshTokenKey, sha256, tokenPrefixes } from '../../../src/core/crypto.ts';
 import { startHarness, type Harness } from '../../support/harness.ts';
 
 describe('refresh token grant', () => {
@@ -28,13 +29,31 @@ describe('refresh token grant', () => {
   const refresh = (refreshToken: string, extra: Record<string, string | string[]> = {}, headers = auth) =>
     h.post('/token', { grant_type: 'refresh_token', refresh_token: refreshToken, ...extra }, headers);
 
-  it('rotates: a new refresh token with the recognisable prefix and 256 bits, and a section 5.1 response', async () => {
+  it('still refreshes a token of the earlier form (no issue time, stored under its plain SHA-256)', async () => {
+    const legacy = randomHandle(tokenPrefixes.refreshToken);
+    assert.equal(refreshTokenKey(legacy), sha256(legacy));
+    const now = Math.floor(Date.now() / 1000);
+    await h.store.createGrant(
+      { familyId: randomId(), clientId: 'app', subject: 'alice', scope: 'read', resources: [], authTime: now, createdAt: now, expiresAt: now + 3600 },
+      { tokenHash: sha256(legacy), expiresAt: now + 3600 },
+    );
+    const res = await refresh(legacy);
+    assert.equal(res.status, 200, res.text);
+    // Its successor is of the new form, and a lost response is still answered with it.
+    assert.match(res.json.refresh_token, /^rg_rt_[0-9a-f]{12}/);
+    const retry = await refresh(legacy);
+    assert.equal(retry.json.refresh_token, res.json.refresh_token);
+  });
+
+  it('rotates: a new refresh token with the recognisable prefix, its issue time and 256 bits, and a section 5.1 response', async () => {
     const first = await grant();
     const res = await refresh(first.refresh_token!);
     assert.equal(res.status, 200, res.text);
     assert.equal(res.headers.get('cache-control'), 'no-store');
     const body = res.json;
-    assert.match(body.refresh_token, /^rg_rt_[A-Za-z0-9_-]{43}$/);
+    assert.match(body.refresh_token, /^rg_rt_[0-9a-f]{12}[A-Za-z0-9_-]{43}$/);
+    const issuedAt = parseInt(body.refresh_token.slice(6, 18), 16);
+    assert.ok(Math.abs(issuedAt - Date.now()) < 60_000, 'the issue time, in ms');
     assert.notEqual(body.refresh_token, first.refresh_token);
     assert.equal(body.token_type, 'Bearer');
     assert.equal(body.expires_in, 900);

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { sha256, tokenPrefixes } from '../../../src/core/crypto.ts';
+import { accessTokenKey, tokenPrefixes } from '../../../src/core/crypto.ts';
 import { clientDefaults } from '../../../src/core/types.ts';
 import type { ClientRecord, GrantRecord, SigningAlg } from '../../../src/core/types.ts';
 import { openSqliteStore } from '../../../src/stores/sqlite-store.ts';
@@ -134,9 +134,9 @@ describe('opaque access tokens', () => {
     assert.equal(issued.tokenType, 'DPoP');
     assert.equal(issued.expiresIn, 300);
 
-    const record = await store.findOpaqueAccessToken(sha256(issued.accessToken));
+    const record = await store.findOpaqueAccessToken(accessTokenKey(issued.accessToken));
     assert.deepEqual(record, {
-      tokenHash: sha256(issued.accessToken),
+      tokenHash: accessTokenKey(issued.accessToken),
       jti: issued.jti,
       familyId: 'fam-123',
       clientId: 'app',
@@ -154,7 +154,7 @@ describe('opaque access tokens', () => {
     for (const file of fs.readdirSync(dir).filter((f) => f.startsWith('at.db'))) {
       assert.equal(fs.readFileSync(path.join(dir, file)).includes(secret), false, file);
     }
-    assert.ok(fs.readFileSync(dbPath + '-wal').includes(sha256(issued.accessToken)), 'the hash was written');
+    assert.ok(fs.readFileSync(dbPath + '-wal').includes(accessTokenKey(issued.accessToken)), 'the hash was written');
 
     // A Bearer opaque token has no jkt.
     const bearer = await issueAccessToken(
@@ -162,6 +162,6 @@ describe('opaque access tokens', () => {
       { keys, store },
     );
     assert.equal(bearer.tokenType, 'Bearer');
-    assert.equal((await store.findOpaqueAccessToken(sha256(bearer.accessToken)))?.jkt, undefined);
+    assert.equal((await store.findOpaqueAccessToken(accessTokenKey(bearer.accessToken)))?.jkt, undefined);
   });
 });
