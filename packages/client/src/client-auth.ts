@@ -30,6 +30,11 @@ export function secretOf(secret: string | undefined, client: ClientMetadata): st
   return value;
 }
 
+/** The built-in client authentications: they only `set` headers, so a Map may stand in for the Headers. */
+export const builtIn: WeakSet<ClientAuth> = /* @__PURE__ */ new WeakSet();
+
+const register = (auth: ClientAuth): ClientAuth => (builtIn.add(auth), auth);
+
 // RFC 6749 section 2.3.1: "encoded using the application/x-www-form-urlencoded encoding algorithm".
 const formEncode = (value: string): string => new URLSearchParams([['', value]]).toString().slice(1);
 
@@ -43,14 +48,14 @@ export function ClientSecretBasic(clientSecret?: string, options?: ClientSecretB
   // Encoded once per client metadata object (frozen in a Configuration), not on every request.
   let last: ClientMetadata | undefined;
   let value = '';
-  return (_as, client, _body, headers) => {
+  return register((_as, client, _body, headers) => {
     if (client !== last || !Object.isFrozen(client)) {
       const encode = options?.encode === false ? (value: string) => value : formEncode;
       value = `Basic ${base64(`${encode(client.client_id)}:${encode(secretOf(clientSecret, client))}`)}`;
       last = client;
     }
     headers.set('authorization', value);
-  };
+  });
 }
 
 /**
@@ -60,10 +65,10 @@ export function ClientSecretBasic(clientSecret?: string, options?: ClientSecretB
  * const config = new Configuration(serverMetadata, 'my-client', undefined, ClientSecretPost('s3cret'))
  */
 export function ClientSecretPost(clientSecret?: string): ClientAuth {
-  return (_as, client, body) => {
+  return register((_as, client, body) => {
     body.set('client_id', client.client_id);
     body.set('client_secret', secretOf(clientSecret, client));
-  };
+  });
 }
 
 /**
@@ -73,7 +78,7 @@ export function ClientSecretPost(clientSecret?: string): ClientAuth {
  * const config = new Configuration(serverMetadata, 'my-spa', undefined, None())
  */
 export function None(): ClientAuth {
-  return (_as, client, body) => {
+  return register((_as, client, body) => {
     body.set('client_id', client.client_id);
-  };
+  });
 }

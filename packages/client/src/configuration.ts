@@ -48,6 +48,8 @@ interface Internals {
   client: Readonly<ClientMetadata>;
   auth: ClientAuth;
   insecure?: boolean;
+  /** The token endpoint, parsed and checked (never handed out: callers get copies). */
+  token?: URL;
 }
 
 const internals = /* @__PURE__ */ new WeakMap<Configuration, Internals>();

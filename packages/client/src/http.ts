@@ -25,7 +25,7 @@ export async function send(
   config: { timeout: number; [customFetch]?: CustomFetch },
   url: URL,
   method: string,
-  headers: Headers,
+  headers: Headers | Map<string, string>,
   body?: string,
   signal?: AbortSignal,
 ): Promise<ReceivedResponse> {

@@ -1,3 +1,4 @@
+import { builtIn } from './client-auth.ts';
 import { endpoint, internal, type Configuration } from './configuration.ts';
 import { InvalidResponseError, OAuthResponseError } from './errors.ts';
 import type { RawResponse } from './http.ts';
@@ -77,9 +78,30 @@ export async function buildRefreshRequest(
   refreshToken: string,
   parameters?: RefreshParameters,
 ): Promise<RefreshRequest> {
-  const { server, client, auth } = internal(config);
+  const [url, body, headers, pending] = prepare(config, refreshToken, parameters);
+  await pending;
+  // A copy: the token endpoint URL is kept for the next request.
+  return { method: 'POST', url: new URL(url), headers: headers as Headers, body };
+}
+
+/**
+ * The parts of a refresh request (the URL is the kept one: hand out copies), and the client
+ * authentication's promise when it is asynchronous. With `map`, a built-in client authentication
+ * (which only sets headers) gets a Map instead of a much costlier Headers, filled in the sorted
+ * order in which a Headers iterates.
+ */
+export function prepare(
+  config: Configuration,
+  refreshToken: string,
+  parameters?: RefreshParameters,
+  map?: boolean,
+): [url: URL, body: URLSearchParams, headers: Headers | Map<string, string>, pending: void | Promise<void>] {
+  const state = internal(config);
+  const { server, client, auth } = state;
   if (typeof refreshToken !== 'string' || !refreshToken) throw new TypeError('"refreshToken" must be a non-empty string');
-  const url = endpoint(config, 'token_endpoint');
+  // Parsed and checked once per Configuration. It cannot go stale: the server metadata is a frozen
+  // copy, a failed check is not kept, and allowInsecureRequests only ever relaxes the check.
+  const url = (state.token ??= endpoint(config, 'token_endpoint'));
   const body = new URLSearchParams();
   for (const [name, value] of parameters instanceof URLSearchParams ? parameters : Object.entries(parameters ?? {})) {
     if (typeof value === 'string') body.append(name, value);
@@ -88,14 +110,15 @@ export async function buildRefreshRequest(
   // RFC 6749 section 6: grant_type MUST be "refresh_token"; refresh_token is REQUIRED.
   body.set('grant_type', 'refresh_token');
   body.set('refresh_token', refreshToken);
-  const headers = new Headers({
-    accept: 'application/json',
-    'content-type': 'application/x-www-form-urlencoded;charset=UTF-8',
-  });
-  // No extra microtask for a synchronous client authentication.
-  const pending = auth(server, client, body, headers);
-  if (pending) await pending;
-  return { method: 'POST', url, headers, body };
+  const form = 'application/x-www-form-urlencoded;charset=UTF-8';
+  map &&= builtIn.has(auth);
+  const headers = map ? new Map<string, string>() : new Headers();
+  headers.set('accept', 'application/json');
+  // Before the client authentication (it may read it); into a Map after it, for the sorted order.
+  if (!map) headers.set('content-type', form);
+  const pending = auth(server, client, body, headers as Headers);
+  if (map) headers.set('content-type', form);
+  return [url, body, headers, pending];
 }
 
 /**

@@ -3,8 +3,8 @@ import type { DPoPHandle } from './dpop.ts';
 import type { OAuthResponseError } from './errors.ts';
 import { send } from './http.ts';
 import {
-  buildRefreshRequest,
   parseRefreshResponse,
+  prepare,
   withHelpers,
   type IDTokenClaims,
   type RefreshParameters,
@@ -51,10 +51,13 @@ export async function refreshTokenGrant(
   let response;
   let result;
   for (let retried = !DPoP; ; retried = true) {
-    // Built afresh for a retry: a client assertion is single use.
-    const { method, url, headers, body } = await buildRefreshRequest(config, refreshToken, parameters);
-    if (DPoP) await DPoP.addProof(url, headers, method);
-    response = await send(config, url, method, headers, body.toString(), options?.signal);
+    // Built afresh for a retry: a client assertion is single use. A DPoP handle gets a Headers, and
+    // a copy of the kept token endpoint URL.
+    const [kept, body, headers, pending] = prepare(config, refreshToken, parameters, !DPoP);
+    const url = DPoP ? new URL(kept) : kept;
+    if (pending) await pending;
+    if (DPoP) await DPoP.addProof(url, headers as Headers, 'POST');
+    response = await send(config, url, 'POST', headers, body.toString(), options?.signal);
     DPoP?.cacheNonce(response, url);
     result = parseRefreshResponse(response, response.receivedAt);
     // RFC 9449 section 8: a server asking for a nonce gets one more request, with it.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ClientSecretBasic, ClientSecretPost, None, type ClientAuth } from '../src/client-auth.ts';
+import { builtIn, ClientSecretBasic, ClientSecretPost, None, type ClientAuth } from '../src/client-auth.ts';
 import type { ClientMetadata, ServerMetadata } from '../src/configuration.ts';
 
 const as: ServerMetadata = { issuer: 'https://as.example', token_endpoint: 'https://as.example/token' };
@@ -54,4 +54,33 @@ test('None sends only client_id', async () => {
   assert.deepEqual([...body.keys()].sort(), ['client_id', 'grant_type']);
   assert.equal(body.get('client_id'), 'public');
   assert.equal(headers.has('authorization'), false);
+});
+
+test('ClientSecretBasic, shared by clients or given changing metadata, always sends the current credentials', async () => {
+  // One instance shared by two clients (frozen, as in a Configuration), alternately.
+  const shared = ClientSecretBasic();
+  const a = Object.freeze({ client_id: 'a', client_secret: 'sa' });
+  const b = Object.freeze({ client_id: 'b', client_secret: 'sb' });
+  for (const client of [a, b, a, b]) {
+    assert.equal((await apply(shared, client)).headers.get('authorization'), `Basic ${btoa(`${client.client_id}:${client.client_secret}`)}`);
+  }
+  // Metadata that can still change is encoded every time.
+  const mutable: ClientMetadata = { client_id: 'm', client_secret: 'one' };
+  assert.equal((await apply(shared, mutable)).headers.get('authorization'), `Basic ${btoa('m:one')}`);
+  mutable.client_secret = 'two';
+  assert.equal((await apply(shared, mutable)).headers.get('authorization'), `Basic ${btoa('m:two')}`);
+});
+
+test('the built-in client authentications only set headers, so a Map may stand in for a Headers', async () => {
+  const client = { client_id: 'c', client_secret: 's' };
+  for (const auth of [ClientSecretBasic(), ClientSecretPost(), None()]) {
+    assert.ok(builtIn.has(auth));
+    const headers = new Map<string, string>();
+    const body = new URLSearchParams();
+    await auth(as, client, body, headers as unknown as Headers);
+    const viaHeaders = await apply(auth, client);
+    assert.deepEqual([...headers], [...viaHeaders.headers]);
+    assert.equal(body.get('client_id'), viaHeaders.body.get('client_id'));
+  }
+  assert.equal(builtIn.has(async () => {}), false);
 });

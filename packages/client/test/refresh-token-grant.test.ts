@@ -3,8 +3,10 @@ import { after, before, test } from 'node:test';
 import { decodeProtectedHeader, generateKeyPair, jwtVerify } from 'jose';
 import { ClientSecretJwt, PrivateKeyJwt } from '../src/client-assertion.ts';
 import { ClientSecretBasic, ClientSecretPost, None, type ClientAuth } from '../src/client-auth.ts';
-import { Configuration, customFetch } from '../src/configuration.ts';
+import { allowInsecureRequests, Configuration, customFetch } from '../src/configuration.ts';
+import type { DPoPHandle } from '../src/dpop.ts';
 import { InvalidResponseError, OAuthResponseError, TransportError } from '../src/errors.ts';
+import { buildRefreshRequest } from '../src/refresh-request.ts';
 import { refreshTokenGrant } from '../src/refresh-token-grant.ts';
 import { json, startServer, type TestServer } from './helpers/http-server.ts';
 
@@ -128,4 +130,73 @@ test('misuse is a TypeError, before anything is sent', async () => {
   await assert.rejects(refreshTokenGrant(new Configuration({ issuer: 'x', token_endpoint: 'http://as.example/t' }, 'c'), 'rt'), /https/);
   await assert.rejects(refreshTokenGrant(configure(ClientSecretBasic()), 'rt'), /client_secret/);
   assert.equal(server.requests.length, before);
+});
+
+/** A customFetch answering a fixed token response, recording what it was given. */
+function recording(config: Configuration) {
+  const seen: Array<{ url: string; headers: Record<string, string>; body?: string }> = [];
+  config[customFetch] = async (url, init) => {
+    seen.push({ url, headers: init.headers, body: init.body });
+    return new Response(JSON.stringify(tokens), { headers: { 'content-type': 'application/json' } });
+  };
+  return seen;
+}
+
+test('request headers reach fetch as a plain record in sorted order, whatever the client authentication', async () => {
+  const form = 'application/x-www-form-urlencoded;charset=UTF-8';
+  const basic = configure(ClientSecretBasic('s'));
+  const none = configure(None());
+  // Not built in: gets a real Headers, with Accept and Content-Type already set.
+  const custom = configure((_as, client, body, headers) => {
+    assert.ok(headers instanceof Headers);
+    assert.equal(headers.get('content-type'), form);
+    headers.set('X-Client', client.client_id);
+    body.set('extra', '1');
+  });
+  const seen = [basic, none, custom].map(recording);
+  for (const config of [basic, none, custom, basic]) await refreshTokenGrant(config, 'rt');
+  const entries = (i: number, n = 0) => Object.entries(seen[i][n].headers);
+  assert.deepEqual(entries(0), [['accept', 'application/json'], ['authorization', `Basic ${btoa('client-1:s')}`], ['content-type', form]]);
+  assert.deepEqual(entries(0, 1), entries(0));
+  assert.deepEqual(entries(1), [['accept', 'application/json'], ['content-type', form]]);
+  assert.deepEqual(entries(2), [['accept', 'application/json'], ['content-type', form], ['x-client', 'client-1']]);
+  assert.equal(seen[2][0].body, 'grant_type=refresh_token&refresh_token=rt&extra=1');
+});
+
+test('the token endpoint is parsed once per Configuration, and that cannot go stale', async () => {
+  const metadata = { issuer: 'https://as.example', token_endpoint: 'http://as.internal/token' };
+  const config = new Configuration(metadata, 'c', undefined, None());
+  const seen = recording(config);
+  // A failed check is not kept: allowing insecure requests afterwards works.
+  await assert.rejects(refreshTokenGrant(config, 'rt'), /https/);
+  allowInsecureRequests(config);
+  // The metadata was copied (and frozen): changing the caller's object changes nothing.
+  metadata.token_endpoint = 'http://elsewhere.example/token';
+  assert.throws(() => Object.assign(config.serverMetadata(), { token_endpoint: 'http://elsewhere.example/token' }), TypeError);
+  await refreshTokenGrant(config, 'rt');
+  // Whoever gets the URL gets a copy: buildRefreshRequest's caller and a DPoP handle may change theirs.
+  const built = await buildRefreshRequest(config, 'rt');
+  built.url.pathname = '/changed';
+  assert.notEqual((await buildRefreshRequest(config, 'rt')).url, built.url);
+  const urls: URL[] = [];
+  const DPoP: DPoPHandle = {
+    async addProof(url, headers) {
+      assert.ok(headers instanceof Headers);
+      urls.push(url);
+      url.pathname = '/changed-too';
+      headers.set('dpop', 'proof');
+    },
+    cacheNonce: (_response, url) => assert.equal(url, urls.at(-1)),
+    calculateThumbprint: async () => '',
+  };
+  await refreshTokenGrant(config, 'rt', undefined, { DPoP });
+  await refreshTokenGrant(config, 'rt', undefined, { DPoP });
+  assert.notEqual(urls[0], urls[1]);
+  await refreshTokenGrant(config, 'rt');
+  // A handle's change applies to its own request only (as when every request parsed the URL anew).
+  assert.deepEqual(
+    seen.map((s) => s.url),
+    ['token', 'changed-too', 'changed-too', 'token'].map((path) => `http://as.internal/${path}`),
+  );
+  assert.equal(seen[1].headers.dpop, 'proof');
 });
