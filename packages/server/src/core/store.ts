@@ -44,14 +44,10 @@ export type RefreshDecision =
   /**
    * Mark the token rotated at `at` (the core's clock; the store's own when absent), keeping
    * `successorSealed`, and insert the successor at generation + 1, created at the same time.
-   * With `accessToken`, also save that opaque access token, in the same transaction.
    */
-  | { action: 'rotate'; successor: NewRefreshToken; successorSealed: string; at?: number; accessToken?: OpaqueAccessTokenRecord }
-  /**
-   * Keep the token (rotation off) and slide its idle expiry to `expiresAt`. With
-   * `accessToken`, also save that opaque access token, in the same transaction.
-   */
-  | { action: 'keep'; expiresAt: number; accessToken?: OpaqueAccessTokenRecord }
+  | { action: 'rotate'; successor: NewRefreshToken; successorSealed: string; at?: number }
+  /** Keep the token (rotation off) and slide its idle expiry to `expiresAt`. */
+  | { action: 'keep'; expiresAt: number }
   /** Lost-response retry: change nothing; the core unseals the successor from the snapshot. */
   | { action: 'replay' };
 

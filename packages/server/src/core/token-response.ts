@@ -6,7 +6,7 @@
 import type { ServerContext } from './context.ts';
 import type { ClientRecord, GrantRecord } from './types.ts';
 import { parseScope } from './scope.ts';
-import { issueAccessToken, type IssuedAccessToken } from './tokens/access-token.ts';
+import { issueAccessToken } from './tokens/access-token.ts';
 import { issueIdToken } from './tokens/id-token.ts';
 
 /** The section 5.1 response body, in wire names. */
@@ -30,14 +30,12 @@ export interface TokenResponseInput {
   refreshToken?: string;
   dpopJkt?: string;
   now: number;
-  /** The access token, when the grant already issued (and stored) it; otherwise issued here. */
-  accessToken?: IssuedAccessToken;
 }
 
 /** Issues the access token (and id_token) and assembles the response body. */
 export async function buildTokenResponse(ctx: ServerContext, input: TokenResponseInput): Promise<TokenResponse> {
   const { client, grant, scope, now } = input;
-  const at = input.accessToken ?? await issueAccessToken(
+  const at = await issueAccessToken(
     { issuer: ctx.issuer, client, grant, scope, audience: input.audience, jkt: input.dpopJkt, now },
     { keys: ctx.keys, store: ctx.store },
   );

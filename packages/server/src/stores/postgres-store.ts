@@ -345,14 +345,6 @@ export class PostgresStore implements Store {
         case 'replay':
           break;
       }
-      // The opaque access token of a rotation or a slide, in the same transaction; a rotation's
-      // only if the rotation happened (its successor exists), since COMMIT follows either way.
-      if (decision.action === 'rotate' && decision.accessToken) {
-        write += `;\n${this.#opaqueInsert(db, decision.accessToken,
-          `SELECT 1 FROM ${t.tokens} WHERE token_hash = ${db.escapeLiteral(decision.successor.tokenHash)}`)}`;
-      } else if (decision.action === 'keep' && decision.accessToken) {
-        write += `;\n${this.#opaqueInsert(db, decision.accessToken)}`;
-      }
       const applied = write
         ? ((await db.query(`${write};\nCOMMIT`)) as unknown as QueryResult[])[0]?.rowCount
         : (await db.query('COMMIT'), undefined);
@@ -381,20 +373,6 @@ export class PostgresStore implements Store {
   }
 
   // --- access tokens -----------------------------------------------------------------
-
-  /**
-   * The INSERT of an opaque access token as one literal statement (for a simple-protocol
-   * query), only if `onlyIf` (a query) returns a row, when given.
-   */
-  #opaqueInsert(db: PoolClient, a: OpaqueAccessTokenRecord, onlyIf?: string): string {
-    const lit = (value: string) => db.escapeLiteral(value);
-    return `INSERT INTO ${this.#t.opaque} (token_hash, jti, family_id, client_id, subject, scope, audience,
-        issued_at, expires_at, jkt)
-      SELECT ${lit(a.tokenHash)}, ${lit(a.jti)}, ${lit(a.familyId)}, ${lit(a.clientId)}, ${lit(a.subject)},
-        ${lit(a.scope)}, ${lit(JSON.stringify(a.audience))}::jsonb, ${int(a.issuedAt)}, ${int(a.expiresAt)},
-        ${a.jkt === undefined ? 'NULL' : lit(a.jkt)}
-      ${onlyIf ? `WHERE EXISTS (${onlyIf})` : ''}`;
-  }
 
   async saveOpaqueAccessToken(token: OpaqueAccessTokenRecord): Promise<void> {
     await this.#pool.query(

@@ -485,13 +485,9 @@ export class SqliteStore implements Store {
       const row = this.#s.snapshot.get(tokenHash) as Row | undefined;
       const snapshot = row ? toSnapshot(row) : undefined;
       const decision = decide(snapshot);
-      // A rotation (or a slide with an access token) writes more than once: a savepoint keeps
-      // its writes atomic without failing the batch.
-      if (decision.action === 'rotate' || (decision.action === 'keep' && decision.accessToken)) {
-        this.#inSavepoint(() => this.#apply(snapshot, decision));
-      } else {
-        this.#apply(snapshot, decision);
-      }
+      // A rotation writes twice: a savepoint keeps the pair atomic without failing the batch.
+      if (decision.action !== 'rotate') this.#apply(snapshot, decision);
+      else this.#inSavepoint(() => this.#apply(snapshot, decision));
       return { snapshot, decision };
     });
   }
@@ -599,7 +595,6 @@ export class SqliteStore implements Store {
       case 'keep': {
         if (!snapshot) throw new Error('cannot keep an unknown refresh token');
         this.#s.slideToken.run(decision.expiresAt, snapshot.token.tokenHash);
-        if (decision.accessToken) this.#saveOpaque(decision.accessToken);
         return;
       }
       case 'rotate': {
@@ -614,7 +609,6 @@ export class SqliteStore implements Store {
         this.#s.insertToken.run(
           decision.successor.tokenHash, token.familyId, token.generation + 1, now, decision.successor.expiresAt,
         );
-        if (decision.accessToken) this.#saveOpaque(decision.accessToken);
         return;
       }
     }
@@ -633,14 +627,12 @@ export class SqliteStore implements Store {
 
   /** Group-committed with the refreshes (see {@link useRefreshToken}): one statement, atomic. */
   saveOpaqueAccessToken(t: OpaqueAccessTokenRecord): Promise<void> {
-    return this.#enqueue(() => this.#saveOpaque(t));
-  }
-
-  #saveOpaque(t: OpaqueAccessTokenRecord): void {
-    this.#s.saveOpaque.run(
-      t.tokenHash, t.jti, t.familyId, t.clientId, t.subject, t.scope, JSON.stringify(t.audience), t.issuedAt,
-      t.expiresAt, opt(t.jkt),
-    );
+    return this.#enqueue(() => {
+      this.#s.saveOpaque.run(
+        t.tokenHash, t.jti, t.familyId, t.clientId, t.subject, t.scope, JSON.stringify(t.audience), t.issuedAt,
+        t.expiresAt, opt(t.jkt),
+      );
+    });
   }
 
   async findOpaqueAccessToken(tokenHash: string): Promise<OpaqueAccessTokenRecord | undefined> {

@@ -404,34 +404,6 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
         assert.equal(snap?.token.successorHash, undefined);
       });
 
-      it('rotate and keep save their opaque access token in the same transaction', async () => {
-        const opaque = (familyId: string): OpaqueAccessTokenRecord => ({
-          tokenHash: newHash(), jti: randomId(), familyId, clientId: 'c', subject: 'alice', scope: 'api',
-          audience: ['https://api.example/'], issuedAt: now(), expiresAt: now() + 900,
-        });
-        const { first, grant: g } = await seedGrant();
-        const successor = newToken();
-        const rotated = opaque(g.familyId);
-        await store.useRefreshToken(first.tokenHash, () => ({ ...rotateTo(successor), accessToken: rotated }));
-        assert.deepStrictEqual(await store.findOpaqueAccessToken(rotated.tokenHash), rotated);
-        assert.equal((await store.findRefreshToken(first.tokenHash))?.token.state, 'rotated');
-        const kept = { ...opaque(g.familyId), jkt: 'thumb' };
-        await store.useRefreshToken(successor.tokenHash, () => ({ action: 'keep', expiresAt: successor.expiresAt + 60, accessToken: kept }));
-        assert.deepStrictEqual(await store.findOpaqueAccessToken(kept.tokenHash), kept);
-        assert.equal((await store.findRefreshToken(successor.tokenHash))?.token.expiresAt, successor.expiresAt + 60);
-        // All or nothing: a rotation that fails stores no access token, and an access token
-        // that cannot be stored undoes the rotation.
-        const lost = opaque(g.familyId);
-        await assert.rejects(store.useRefreshToken(first.tokenHash, () => ({ ...rotateTo(newToken()), accessToken: lost })));
-        assert.equal(await store.findOpaqueAccessToken(lost.tokenHash), undefined);
-        const other = (await seedGrant()).first;
-        const beforeOther = await store.findRefreshToken(other.tokenHash);
-        const next = newToken();
-        await assert.rejects(store.useRefreshToken(other.tokenHash, () => ({ ...rotateTo(next), accessToken: { ...lost, tokenHash: rotated.tokenHash } })));
-        assert.deepStrictEqual(await store.findRefreshToken(other.tokenHash), beforeOther);
-        assert.equal(await store.findRefreshToken(next.tokenHash), undefined);
-      });
-
       it('replay changes nothing', async () => {
         const { first } = await seedGrant();
         await store.useRefreshToken(first.tokenHash, () => rotateTo(newToken()));

@@ -22,8 +22,7 @@ import { formatScope, missingFrom, parseScope } from '../scope.ts';
 import { refreshTokenKey, sealSuccessor, timeOrderedHandle, tokenPrefixes, unsealSuccessor } from '../crypto.ts';
 import type { ServerContext } from '../context.ts';
 import type { RefreshDecision, RefreshRejection, RefreshSnapshot } from '../store.ts';
-import type { ClientRecord, GrantRecord, OpaqueAccessTokenRecord } from '../types.ts';
-import { mintOpaqueAccessToken } from '../tokens/access-token.ts';
+import type { ClientRecord, GrantRecord } from '../types.ts';
 import { buildTokenResponse, type TokenResponse } from '../token-response.ts';
 
 /** The grant type this module handles. */
@@ -52,11 +51,6 @@ export interface RefreshRules {
    * replays and non-rotating clients cost no key derivation or encryption.
    */
   successor: () => { tokenHash: string; sealed: string };
-  /**
-   * For a client with opaque access tokens: the access token to store with a rotation or a
-   * slide, in the same transaction (one commit per refresh instead of two).
-   */
-  accessToken?: (grant: GrantRecord) => OpaqueAccessTokenRecord;
 }
 
 /**
@@ -76,10 +70,8 @@ export async function refreshTokenGrant(ctx: ServerContext, req: RefreshTokenReq
   for (const resource of requestedResources) assertResourceIndicator(resource);
 
   const now = ctx.now();
-  const scopeOf = (grant: GrantRecord) => (requestedScope.length > 0 ? formatScope(requestedScope) : grant.scope);
   // Made at most once, even if the store asks for a decision again after a retried transaction.
   let successor: { token: string; tokenHash: string; sealed: string } | undefined;
-  let opaque: ReturnType<typeof mintOpaqueAccessToken> | undefined;
   const rules: RefreshRules = {
     client,
     now,
@@ -92,18 +84,6 @@ export async function refreshTokenGrant(ctx: ServerContext, req: RefreshTokenReq
       return (successor = { token, tokenHash: refreshTokenKey(token), sealed: sealSuccessor(presented, token) });
     },
   };
-  if (client.accessTokenFormat === 'opaque') {
-    rules.accessToken = (grant) =>
-      (opaque ??= mintOpaqueAccessToken({
-        issuer: ctx.issuer,
-        client,
-        grant,
-        scope: scopeOf(grant),
-        audience: audienceFor(ctx, grant, requestedResources),
-        jkt: req.dpopJkt,
-        now,
-      })).record;
-  }
   const { snapshot, decision } = await ctx.store.useRefreshToken(refreshTokenKey(presented), (s) => decideRefresh(s, rules));
 
   if (decision.action === 'reject') {
@@ -131,13 +111,11 @@ export async function refreshTokenGrant(ctx: ServerContext, req: RefreshTokenReq
   return buildTokenResponse(ctx, {
     client,
     grant,
-    scope: scopeOf(grant),
+    scope: requestedScope.length > 0 ? formatScope(requestedScope) : grant.scope,
     audience: audienceFor(ctx, grant, requestedResources),
     refreshToken,
     dpopJkt: req.dpopJkt,
     now,
-    // Stored with the rotation or slide; a replay (which writes nothing) stores its own.
-    accessToken: 'accessToken' in decision && decision.accessToken ? opaque!.issued : undefined,
   });
 }
 
@@ -177,12 +155,14 @@ export function decideRefresh(snapshot: RefreshSnapshot | undefined, rules: Refr
   checkNarrowing(grant, rules);
 
   const expiresAt = Math.min(now + client.idleTtl, grant.expiresAt);
-  const accessToken = rules.accessToken?.(grant);
-  if (!mustRotate(client, grant)) return accessToken ? { action: 'keep', expiresAt, accessToken } : { action: 'keep', expiresAt };
+  if (!mustRotate(client, grant)) return { action: 'keep', expiresAt };
   const { tokenHash, sealed } = rules.successor();
-  const decision: RefreshDecision = { action: 'rotate', successor: { tokenHash, expiresAt }, successorSealed: sealed, at: now };
-  if (accessToken) decision.accessToken = accessToken;
-  return decision;
+  return {
+    action: 'rotate',
+    successor: { tokenHash, expiresAt },
+    successorSealed: sealed,
+    at: now,
+  };
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { accessTokenKey, randomId, timeOrderedHandle, tokenPrefixes } from '../crypto.ts';
 import type { Store } from '../store.ts';
-import type { ClientRecord, GrantRecord, OpaqueAccessTokenRecord } from '../types.ts';
+import type { ClientRecord, GrantRecord } from '../types.ts';
 import type { KeyRing } from './keyring.ts';
 
 /** What an access token is issued for. */
@@ -35,39 +35,6 @@ export interface IssuedAccessToken {
 export const accessTokenTyp = 'at+jwt';
 
 /**
- * A new opaque access token and the record to store (by hash) for introspection, not yet
- * stored: the caller stores it, alone or with the rotation that issues it.
- *
- * @example
- * ```ts
- * const { issued, record } = mintOpaqueAccessToken({ issuer, client, grant, scope, audience, now })
- * await store.saveOpaqueAccessToken(record)
- * ```
- */
-export function mintOpaqueAccessToken(req: AccessTokenRequest): { issued: IssuedAccessToken; record: OpaqueAccessTokenRecord } {
-  const { client, grant, now } = req;
-  const expiresIn = client.accessTokenTtl;
-  const expiresAt = now + expiresIn;
-  const jti = randomId();
-  const accessToken = timeOrderedHandle(tokenPrefixes.accessToken);
-  const record: OpaqueAccessTokenRecord = {
-    tokenHash: accessTokenKey(accessToken),
-    jti,
-    familyId: grant.familyId,
-    clientId: client.clientId,
-    subject: grant.subject,
-    scope: req.scope,
-    audience: req.audience,
-    issuedAt: now,
-    expiresAt,
-  };
-  if (req.jkt !== undefined) record.jkt = req.jkt;
-  // RFC 9449 section 5: a DPoP-bound token is of type DPoP.
-  const tokenType = req.jkt === undefined ? 'Bearer' : 'DPoP';
-  return { issued: { accessToken, tokenType, jti, expiresIn, expiresAt }, record };
-}
-
-/**
  * Issues an access token in the client's format: an RFC 9068 JWT signed with the current key,
  * or an opaque handle whose hash (never the token) is stored.
  *
@@ -92,9 +59,20 @@ export async function issueAccessToken(
   const tokenType = req.jkt === undefined ? 'Bearer' : 'DPoP';
 
   if (client.accessTokenFormat === 'opaque') {
-    const { issued, record } = mintOpaqueAccessToken(req);
-    await deps.store.saveOpaqueAccessToken(record);
-    return issued;
+    const accessToken = timeOrderedHandle(tokenPrefixes.accessToken);
+    await deps.store.saveOpaqueAccessToken({
+      tokenHash: accessTokenKey(accessToken),
+      jti,
+      familyId: grant.familyId,
+      clientId: client.clientId,
+      subject: grant.subject,
+      scope: req.scope,
+      audience: req.audience,
+      issuedAt: now,
+      expiresAt,
+      ...(req.jkt === undefined ? {} : { jkt: req.jkt }),
+    });
+    return { accessToken, tokenType, jti, expiresIn, expiresAt };
   }
 
   // RFC 9068 section 2.2: aud is REQUIRED.
