@@ -300,5 +300,22 @@ describe('refresh token grant', () => {
     assert.equal(intro.json.active, true);
     assert.equal(intro.json.sub, 'frank');
     assert.equal(intro.json.scope, 'x');
+    // A lost-response retry gets the same refresh token and a new, stored access token.
+    const retry = await refresh(rt, {}, a);
+    assert.equal(retry.json.refresh_token, res.json.refresh_token);
+    assert.notEqual(retry.json.access_token, res.json.access_token);
+    assert.equal((await h.post('/introspect', { token: retry.json.access_token }, a)).json.active, true);
+  });
+
+  it('opaque access tokens of a non-rotating client are stored too, narrowed scope included', async () => {
+    const c = await h.client({ clientId: 'opaque-keep', accessTokenFormat: 'opaque', rotation: false, scope: 'x y' });
+    const a = h.basic(c.clientId, c.clientSecret);
+    const rt = (await h.server.issueGrant({ clientId: 'opaque-keep', subject: 'gina', scope: 'x y' })).tokens.refresh_token!;
+    const res = await refresh(rt, { scope: 'y' }, a);
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.refresh_token, rt, 'the same refresh token goes on');
+    const intro = await h.post('/introspect', { token: res.json.access_token }, a);
+    assert.equal(intro.json.active, true);
+    assert.equal(intro.json.scope, 'y');
   });
 });
