@@ -44,6 +44,8 @@ export interface OAuthErrorOptions {
   headers?: Record<string, string>;
   /** The underlying cause, for logs. */
   cause?: unknown;
+  /** Already reported as an event by whoever threw it: the router does not report it again. */
+  reported?: boolean;
 }
 
 /**
@@ -63,6 +65,8 @@ export class OAuthError extends Error {
   /** Private detail; goes to logs only. */
   readonly detail: string | undefined;
   readonly headers: Record<string, string>;
+  /** Already reported as an event (see {@link OAuthErrorOptions.reported}). */
+  readonly reported: boolean;
 
   constructor(error: OAuthErrorCode, description: string, options: OAuthErrorOptions = {}) {
     super(description, options.cause === undefined ? undefined : { cause: options.cause });
@@ -71,6 +75,7 @@ export class OAuthError extends Error {
     this.status = options.status ?? defaultStatus[error];
     this.detail = options.detail;
     this.headers = options.headers ?? {};
+    this.reported = options.reported ?? false;
   }
 
   /** The section 5.2 JSON body. */

@@ -46,6 +46,7 @@ export async function route(ctx: ServerContext, req: CoreRequest): Promise<CoreR
     return await found.handle(ctx, req);
   } catch (err) {
     const oauthError = toOAuthError(err);
+    if (oauthError.reported) return errorResponse(oauthError);
     ctx.emit({
       type: oauthError.error === 'invalid_client' ? 'client_auth.failed' : 'request.failed',
       at: ctx.now(),

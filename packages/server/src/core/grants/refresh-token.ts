@@ -88,7 +88,8 @@ export async function refreshTokenGrant(ctx: ServerContext, req: RefreshTokenReq
 
   if (decision.action === 'reject') {
     reportRejection(ctx, client, snapshot, decision);
-    throw new OAuthError('invalid_grant', invalidRefreshToken, { detail: decision.reason });
+    // One event per refused token (reportRejection's), not a second one from the router.
+    throw new OAuthError('invalid_grant', invalidRefreshToken, { detail: decision.reason, reported: true });
   }
   const grant = snapshot!.grant;
   let refreshToken: string;

@@ -188,6 +188,19 @@ describe('refresh token grant', () => {
     assert.equal(unknown.json.error_description, expired.json.error_description);
   });
 
+  it('a refused refresh token is one event (refresh_token.rejected with its reason), not two', async () => {
+    const before = h.events.length;
+    const res = await refresh('rg_rt_' + 'y'.repeat(43));
+    assert.equal(res.json.error, 'invalid_grant');
+    const events = h.events.slice(before);
+    assert.deepEqual(events.map((e) => e.type), ['refresh_token.rejected']);
+    assert.equal(events[0].reason, 'unknown');
+    // Other failures are still reported by the router.
+    const missing = await h.post('/token', { grant_type: 'refresh_token' }, auth);
+    assert.equal(missing.json.error, 'invalid_request');
+    assert.equal(h.events.at(-1)?.type, 'request.failed');
+  });
+
   it('scope: omitted means the original; a subset narrows the access token only; a superset is invalid_scope', async () => {
     const rt = (await grant('read write')).refresh_token!;
     const narrowed = await refresh(rt, { scope: 'read' });
