@@ -26,6 +26,7 @@ export { loadKek, type KekSource } from './kek.ts';
 export { OAuthError, type OAuthErrorCode } from './core/errors.ts';
 export { verifyDpopProof, DpopNonces, dpopSigningAlgs, dpopDefaults, type DpopProof, type DpopSettings } from './core/dpop.ts';
 export type { DpopOptions } from './core/authorization-server.ts';
+export type { CorsOptions } from './core/cors.ts';
 export type { ServerEvent, ServerEventType, EventSink } from './core/events.ts';
 export type { Store, StoreCapabilities, RefreshDecision, RefreshSnapshot, RefreshUse } from './core/store.ts';
 export type * from './core/types.ts';

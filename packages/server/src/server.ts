@@ -3,6 +3,7 @@
  * wiring the pieces that do I/O (remote JWKS fetching, the KEK file, the log).
  */
 import { AuthorizationServer, type DpopOptions } from './core/authorization-server.ts';
+import type { CorsOptions } from './core/cors.ts';
 import { jsonLineSink, type EventSink } from './core/events.ts';
 import type { Store } from './core/store.ts';
 import type { SigningAlg } from './core/types.ts';
@@ -32,6 +33,8 @@ export interface AuthorizationServerOptions {
    * machine has more than one CPU. Stopped by {@link AuthorizationServer.close}. Default off.
    */
   signingThread?: boolean;
+  /** CORS for browser clients on other origins, e.g. `{ origins: ['https://app.example'] }`. Default off. */
+  cors?: CorsOptions;
 }
 
 /**
@@ -58,6 +61,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     onEvent: options.onEvent,
     clock: options.clock,
     dpop: options.dpop,
+    cors: options.cors,
   });
   if (log) server.onEvent(log);
   return server;

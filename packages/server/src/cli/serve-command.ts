@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { AuthorizationServer } from '../core/authorization-server.ts';
+import { validateCors } from '../core/cors.ts';
 import { createAuthorizationServer } from '../server.ts';
 import { createNodeHandler } from '../http/node-handler.ts';
 import { defaultKekFile, openStore } from '../stores/open-store.ts';
@@ -15,9 +16,11 @@ import { commonOptions, dbOption, UsageError, type CliIo } from './common.ts';
 
 export const serveUsage = `Usage:
   refresh-grant serve [--port 8080] [--host 127.0.0.1] [--db ./refresh-grant.db | postgres://...]
-      [--issuer URL] [--kek-file FILE] [--dpop-nonce] [--signing-thread auto|on|off] [--no-demo] [--quiet]
+      [--issuer URL] [--kek-file FILE] [--dpop-nonce] [--signing-thread auto|on|off] [--cors-origin ORIGIN]...
+      [--no-demo] [--quiet]
 
   --signing-thread  sign tokens on a worker thread (auto: when the machine has more than one CPU)
+  --cors-origin     let browser apps on this origin (https://app.example, or *) call the endpoints; repeatable
 `;
 
 /** Runs `serve`; resolves with the exit code once the server has shut down. */
@@ -32,12 +35,21 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       quiet: { type: 'boolean', default: false },
       'dpop-nonce': { type: 'boolean', default: false },
       'signing-thread': { type: 'string', default: 'auto' },
+      'cors-origin': { type: 'string', multiple: true },
     },
   });
   if (values.help) return io.stdout(serveUsage), 0;
   if (!/^\d+$/.test(values.port) || Number(values.port) > 65535) throw new UsageError('--port must be 0-65535');
   const signingThread = values['signing-thread'];
   if (!['auto', 'on', 'off'].includes(signingThread)) throw new UsageError('--signing-thread must be auto, on or off');
+  const corsOrigins = values['cors-origin'];
+  if (corsOrigins) {
+    try {
+      validateCors({ origins: corsOrigins.includes('*') ? '*' : corsOrigins });
+    } catch (error) {
+      throw new UsageError(`--cors-origin: ${(error as Error).message}`);
+    }
+  }
   const db = dbOption(values.db);
   const store = await openStore(db);
   const http = createServer({ keepAliveTimeout: 65_000 });
@@ -59,6 +71,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       // RFC 9449 section 8: require server-provided nonces in DPoP proofs.
       dpop: values['dpop-nonce'] ? { requireNonce: true } : undefined,
       signingThread: signingThread === 'on' || (signingThread === 'auto' && availableParallelism() > 1),
+      cors: corsOrigins ? { origins: corsOrigins.includes('*') ? '*' : corsOrigins } : undefined,
     });
   } catch (err) {
     http.close();

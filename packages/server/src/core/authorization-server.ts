@@ -6,6 +6,7 @@
  */
 import type { JWTVerifyGetKey } from 'jose';
 import { endpointsFor, type ServerContext } from './context.ts';
+import { validateCors, type CorsOptions } from './cors.ts';
 import { randomHandle, randomId, refreshTokenKey, seal, sha256, timeOrderedHandle, tokenPrefixes } from './crypto.ts';
 import { dpopDefaults, DpopNonces, dpopSigningAlgs, type DpopSettings } from './dpop.ts';
 import { combineSinks, type EventSink } from './events.ts';
@@ -37,6 +38,8 @@ export interface AuthorizationServerDeps {
   clock?: () => number;
   /** DPoP (RFC 9449) settings; proofs are always accepted, nonces only required when asked. */
   dpop?: DpopOptions;
+  /** CORS for browser clients on other origins (`core/cors.ts`); off by default. */
+  cors?: CorsOptions;
 }
 
 /** DPoP settings of a server; the defaults are {@link dpopDefaults}. */
@@ -146,6 +149,10 @@ export class AuthorizationServer {
       emit,
       now: clock,
     };
+    if (deps.cors) {
+      validateCors(deps.cors);
+      this.#ctx.cors = deps.cors;
+    }
   }
 
   /** Endpoint URLs. */

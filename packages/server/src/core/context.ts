@@ -4,6 +4,7 @@
  * endpoint modules free of configuration plumbing.
  */
 import type { JWTVerifyGetKey } from 'jose';
+import type { CorsOptions } from './cors.ts';
 import type { DpopSettings } from './dpop.ts';
 import type { EventSink } from './events.ts';
 import type { Store } from './store.ts';
@@ -30,6 +31,8 @@ export interface ServerContext {
   /** RFC 9449: accepted proof algorithms, the `iat` window, and the server nonces when required. */
   dpop: DpopSettings;
   emit: EventSink;
+  /** Browser clients on other origins; off when undefined. */
+  cors?: CorsOptions;
   /** Seconds since the epoch. */
   now(): number;
 }

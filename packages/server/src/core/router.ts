@@ -1,8 +1,10 @@
 /**
  * Routes a {@link CoreRequest} to its endpoint and turns every failure into a section 5.2
- * error response. Nothing thrown escapes: unexpected errors become `server_error`.
+ * error response. Nothing thrown escapes: unexpected errors become `server_error`. With CORS
+ * configured, answers preflights and marks the responses for allowed origins.
  */
 import type { ServerContext } from './context.ts';
+import { preflight, withCors } from './cors.ts';
 import { OAuthError, toOAuthError } from './errors.ts';
 import { errorResponse, jsonResponse, type CoreRequest, type CoreResponse } from './http-types.ts';
 import { introspectionEndpoint } from './introspection-endpoint.ts';
@@ -36,8 +38,17 @@ const routes: Record<string, Route> = {
  */
 export async function route(ctx: ServerContext, req: CoreRequest): Promise<CoreResponse> {
   const found = Object.hasOwn(routes, req.path) ? routes[req.path] : undefined;
-  if (!found) return jsonResponse(404, { error: 'not_found', error_description: 'No such endpoint.' });
   const method = req.method.toUpperCase();
+  // A browser's preflight, when CORS is configured, is answered before anything else.
+  if (found && method === 'OPTIONS' && ctx.cors) {
+    return preflight(ctx.cors, req.headers.origin, found.method === 'GET' ? 'GET, HEAD' : 'POST');
+  }
+  const response = await answer(ctx, req, found, method);
+  return ctx.cors ? withCors(ctx.cors, req.headers.origin, response) : response;
+}
+
+async function answer(ctx: ServerContext, req: CoreRequest, found: Route | undefined, method: string): Promise<CoreResponse> {
+  if (!found) return jsonResponse(404, { error: 'not_found', error_description: 'No such endpoint.' });
   const allowed = found.method === 'GET' ? 'GET, HEAD' : 'POST';
   if (method !== found.method && !(found.method === 'GET' && method === 'HEAD')) {
     return errorResponse(new OAuthError('invalid_request', `Use ${found.method} at this endpoint.`, { status: 405, headers: { allow: allowed } }));

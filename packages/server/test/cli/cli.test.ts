@@ -128,6 +128,26 @@ describe('CLI', () => {
     const badThread = await cli('serve', '--db', db, '--port', '0', '--signing-thread', 'sometimes');
     assert.equal(badThread.code, 2);
     assert.match(badThread.stderr, /--signing-thread must be auto, on or off/);
+    const badOrigin = await cli('serve', '--db', db, '--port', '0', '--cors-origin', 'https://app.example/');
+    assert.equal(badOrigin.code, 2);
+    assert.match(badOrigin.stderr, /--cors-origin: .* is not an origin/);
+  });
+
+  it('serve --cors-origin answers browsers on that origin (repeatable; * for any)', async () => {
+    for (const [flags, origin, expected] of [
+      [['--cors-origin', 'https://a.example', '--cors-origin', 'https://b.example'], 'https://b.example', 'https://b.example'],
+      [['--cors-origin', '*'], 'https://c.example', '*'],
+    ] as const) {
+      const child = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--db', join(dir, 'cors.db'), '--no-demo', '--quiet', ...flags], { stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        const [url] = (await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve))).split('\n');
+        const res = await fetch(`${url}/token`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST' } });
+        assert.equal(res.status, 204);
+        assert.equal(res.headers.get('access-control-allow-origin'), expected);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    }
   });
 
   it('SIGTERM finishes and exits 0', async () => {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { AuthorizationServer, RegisterClientInput } from '../../src/core/authorization-server.ts';
+import type { CorsOptions } from '../../src/core/cors.ts';
 import type { ServerEvent } from '../../src/core/events.ts';
 import type { Store } from '../../src/core/store.ts';
 import { createNodeHandler } from '../../src/http/node-handler.ts';
@@ -36,7 +37,7 @@ export interface Harness {
  * Starts a harness; `store` lets a test bring another backend. Tokens are signed on a signing
  * thread, as `serve` does on a machine with more than one CPU (`signingThread: false`: inline).
  */
-export async function startHarness(options: { store?: Store; basePath?: string; signingThread?: boolean } = {}): Promise<Harness> {
+export async function startHarness(options: { store?: Store; basePath?: string; signingThread?: boolean; cors?: CorsOptions } = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'rg-test-'));
   const store = options.store ?? (await openSqliteStore(join(dir, 'test.db')));
   const http: Server = createServer();
@@ -53,6 +54,7 @@ export async function startHarness(options: { store?: Store; basePath?: string; 
     onEvent: (e) => events.push(e),
     clock: () => Math.floor(Date.now() / 1000) + offset,
     signingThread: options.signingThread ?? true,
+    cors: options.cors,
   });
   http.on('request', createNodeHandler(server));
   const h: Harness = {
