@@ -40,13 +40,35 @@ export function createRemoteJwksResolver(
     const key = url.href;
     let set = sets.get(key);
     if (set === undefined) {
-      set = createRemoteJWKSet(url, {
-        cooldownDuration: options.cooldownMs,
-        timeoutDuration: options.timeoutMs,
-        cacheMaxAge: options.cacheMaxAgeMs,
-      });
+      set = withEd25519Alias(
+        createRemoteJWKSet(url, {
+          cooldownDuration: options.cooldownMs,
+          timeoutDuration: options.timeoutMs,
+          cacheMaxAge: options.cacheMaxAgeMs,
+        }),
+      );
       sets.set(key, set);
     }
     return set;
+  };
+}
+
+/** RFC 9864: `Ed25519` and the older `EdDSA` name the same signatures on Ed25519 keys. */
+const ed25519Alias: Record<string, string> = { Ed25519: 'EdDSA', EdDSA: 'Ed25519' };
+
+/**
+ * A key set that, for a JWS signed as `Ed25519` (oauth4webapi's name) finds a key published as
+ * `EdDSA`, and the other way round: jose selects keys by `alg`, so either name alone would miss
+ * keys declared with the other. Inline key sets get the same treatment in `core/client-auth.ts`.
+ */
+function withEd25519Alias(set: ReturnType<typeof createRemoteJWKSet>): JWTVerifyGetKey {
+  return async (header, token) => {
+    try {
+      return await set(header, token);
+    } catch (error) {
+      const alias = header.alg === undefined ? undefined : ed25519Alias[header.alg];
+      if (alias === undefined || (error as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw error;
+      return set({ ...header, alg: alias }, token);
+    }
   };
 }

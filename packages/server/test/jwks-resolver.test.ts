@@ -125,4 +125,19 @@ describe('createRemoteJwksResolver', () => {
     assert.throws(() => resolve('file:///etc/passwd'), TypeError);
     assert.throws(() => resolve('not a url'), TypeError);
   });
+
+  for (const [published, signed] of [['EdDSA', 'Ed25519'], ['Ed25519', 'EdDSA']] as const) {
+    it(`verifies an ${signed} JWS with an Ed25519 key published as ${published} (RFC 9864 names)`, async () => {
+      const { privateKey, publicKey } = await generateKeyPair('Ed25519', { extractable: true });
+      const kid = `ed-${published}`;
+      served.sets.set(`/ed-${published}`, { keys: [{ ...(await exportJWK(publicKey)), kid, alg: published }] });
+      const jwt = await new SignJWT({ sub: 'client' }).setProtectedHeader({ alg: signed, kid }).setExpirationTime('1m').sign(privateKey);
+      const { payload, protectedHeader } = await jwtVerify(jwt, createRemoteJwksResolver()(`${base}/ed-${published}`));
+      assert.equal(payload.sub, 'client');
+      assert.equal(protectedHeader.alg, signed);
+      // Another algorithm is still refused.
+      const es = await newKey(`es-${published}`);
+      await assert.rejects(jwtVerify(await sign(es), createRemoteJwksResolver()(`${base}/ed-${published}`)), { code: 'ERR_JWKS_NO_MATCHING_KEY' });
+    });
+  }
 });
