@@ -51,6 +51,8 @@ export class SigningThread implements SignatureWorker {
   readonly #inFlight = new Map<number, Pending[]>();
   #failures = 0;
   #closed = false;
+  /** Called whenever no batch is out any more (what {@link close} waits for). */
+  #drained: (() => void) | undefined;
 
   private constructor(options: SigningThreadOptions) {
     this.#workerUrl = options.workerUrl ?? new URL('./signing-thread-worker.ts', import.meta.url);
@@ -110,7 +112,10 @@ export class SigningThread implements SignatureWorker {
       this.#inFlight.delete(response.id);
       if ('error' in response) this.#signHere(batch);
       else batch.forEach((p, i) => p.resolve(response.signatures[i]));
-      if (this.#inFlight.size === 0) worker.unref();
+      if (this.#inFlight.size === 0) {
+        worker.unref();
+        this.#drained?.();
+      }
     });
     const fail = () => {
       if (this.#worker !== worker) return;
@@ -121,6 +126,7 @@ export class SigningThread implements SignatureWorker {
       const unanswered = [...this.#inFlight.values()].flat();
       this.#inFlight.clear();
       this.#signHere(unanswered);
+      this.#drained?.();
     };
     worker.on('error', fail);
     worker.on('exit', fail);
@@ -141,17 +147,9 @@ export class SigningThread implements SignatureWorker {
   async close(): Promise<void> {
     this.#flush();
     this.#closed = true;
+    if (this.#inFlight.size > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
     const worker = this.#worker;
-    if (!worker) return;
-    const answered = [...this.#inFlight.values()].flat().map(
-      (p) => new Promise<void>((resolve) => {
-        const { resolve: done, reject } = p;
-        p.resolve = (s) => (done(s), resolve());
-        p.reject = (e) => (reject(e), resolve());
-      }),
-    );
-    await Promise.all(answered);
     this.#worker = undefined;
-    await worker.terminate();
+    await worker?.terminate();
   }
 }
