@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { AuthorizationServer } from '../core/authorization-server.ts';
-import { validateCors } from '../core/cors.ts';
+import { validateCors, type CorsOptions } from '../core/cors.ts';
 import { createAuthorizationServer } from '../server.ts';
 import { createNodeHandler } from '../http/node-handler.ts';
 import { defaultKekFile, openStore } from '../stores/open-store.ts';
@@ -43,9 +43,11 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   const signingThread = values['signing-thread'];
   if (!['auto', 'on', 'off'].includes(signingThread)) throw new UsageError('--signing-thread must be auto, on or off');
   const corsOrigins = values['cors-origin'];
-  if (corsOrigins) {
+  const cors: CorsOptions | undefined = corsOrigins && { origins: corsOrigins.includes('*') ? '*' : corsOrigins };
+  if (cors) {
+    // Checked before the store opens, so that a bad flag is a usage error (exit 2).
     try {
-      validateCors({ origins: corsOrigins.includes('*') ? '*' : corsOrigins });
+      validateCors(cors);
     } catch (error) {
       throw new UsageError(`--cors-origin: ${(error as Error).message}`);
     }
@@ -71,7 +73,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       // RFC 9449 section 8: require server-provided nonces in DPoP proofs.
       dpop: values['dpop-nonce'] ? { requireNonce: true } : undefined,
       signingThread: signingThread === 'on' || (signingThread === 'auto' && availableParallelism() > 1),
-      cors: corsOrigins ? { origins: corsOrigins.includes('*') ? '*' : corsOrigins } : undefined,
+      cors,
     });
   } catch (err) {
     http.close();

@@ -47,6 +47,15 @@ export function validateCors(cors: CorsOptions): void {
   }
 }
 
+/**
+ * `Vary: Origin` (added to `existing`) whenever origins are listed: the answer depends on the
+ * Origin header, so caches must keep them apart. With '*' it does not.
+ */
+function vary(cors: CorsOptions, existing?: string): Record<string, string> {
+  if (cors.origins === '*') return {};
+  return { vary: existing ? `${existing}, Origin` : 'Origin' };
+}
+
 /** The `Access-Control-Allow-Origin` value for `origin`, or undefined if it is not allowed. */
 function allowOrigin(cors: CorsOptions, origin: string | undefined): string | undefined {
   if (origin === undefined) return undefined;
@@ -64,15 +73,13 @@ function allowOrigin(cors: CorsOptions, origin: string | undefined): string | un
  */
 export function withCors(cors: CorsOptions, origin: string | undefined, response: CoreResponse): CoreResponse {
   const allowed = allowOrigin(cors, origin);
-  // The answer depends on Origin whenever origins are listed: caches must keep them apart.
-  const vary: Record<string, string> =
-    cors.origins === '*' ? {} : { vary: response.headers.vary ? `${response.headers.vary}, Origin` : 'Origin' };
-  if (allowed === undefined) return { ...response, headers: { ...response.headers, ...vary } };
+  const varies = vary(cors, response.headers.vary);
+  if (allowed === undefined) return { ...response, headers: { ...response.headers, ...varies } };
   return {
     ...response,
     headers: {
       ...response.headers,
-      ...vary,
+      ...varies,
       'access-control-allow-origin': allowed,
       'access-control-expose-headers': exposedResponseHeaders,
     },
@@ -91,12 +98,11 @@ export function withCors(cors: CorsOptions, origin: string | undefined, response
  */
 export function preflight(cors: CorsOptions, origin: string | undefined, methods: string): CoreResponse {
   const allowed = allowOrigin(cors, origin);
-  const vary: Record<string, string> = cors.origins === '*' ? {} : { vary: 'Origin' };
-  if (allowed === undefined) return { status: 204, headers: { ...vary }, body: '' };
+  if (allowed === undefined) return { status: 204, headers: vary(cors), body: '' };
   return {
     status: 204,
     headers: {
-      ...vary,
+      ...vary(cors),
       'access-control-allow-origin': allowed,
       'access-control-allow-methods': methods,
       'access-control-allow-headers': allowedRequestHeaders,
