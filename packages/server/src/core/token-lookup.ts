@@ -6,23 +6,12 @@
 import type { ServerContext } from './context.ts';
 import { accessTokenKey, refreshTokenKey, tokenPrefixes } from './crypto.ts';
 import type { RefreshSnapshot } from './store.ts';
-import type { GrantRecord } from './types.ts';
+import type { GrantRecord, OpaqueAccessTokenRecord } from './types.ts';
 
 /** A token we recognise. */
 export type KnownToken =
   | { kind: 'refresh_token'; snapshot: RefreshSnapshot }
-  | {
-      kind: 'access_token';
-      jti: string;
-      clientId: string;
-      subject: string;
-      scope: string;
-      audience: string[];
-      issuedAt: number;
-      expiresAt: number;
-      familyId: string;
-      jkt?: string;
-    };
+  | ({ kind: 'access_token' } & Omit<OpaqueAccessTokenRecord, 'tokenHash'>);
 
 /** Looks the token up; `hint` only orders the search (RFC 7009 section 2.1). */
 export async function lookupToken(ctx: ServerContext, token: string, hint: string | null): Promise<KnownToken | undefined> {
