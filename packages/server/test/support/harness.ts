@@ -71,26 +71,10 @@ export async function startHarness(options: { store?: Store; basePath?: string; 
       const { client, clientSecret } = await server.registerClient({ authMethod: 'client_secret_basic', ...input });
       return { clientId: client.clientId, clientSecret: clientSecret ?? '' };
     },
-    async post(path, form, headers = {}) {
-      const body = typeof form === 'string' ? form : toForm(form);
-      const res = await fetch(`${issuer}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-        body,
-      });
-      const text = await res.text();
-      let json: unknown;
-      try {
-        json = text ? JSON.parse(text) : undefined;
-      } catch {
-        json = undefined;
-      }
-      return { status: res.status, headers: res.headers, json, text };
+    post(path, form, headers = {}) {
+      return postForm(`${issuer}${path}`, form, headers);
     },
-    basic(clientId, secret) {
-      const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
-      return { authorization: `Basic ${Buffer.from(`${enc(clientId)}:${enc(secret)}`).toString('base64')}` };
-    },
+    basic: basicAuth,
     async close() {
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
@@ -100,6 +84,33 @@ export async function startHarness(options: { store?: Store; basePath?: string; 
     },
   };
   return h;
+}
+
+/** POSTs a form (an object, or a raw string) and reads the answer; rejects only when no response arrives. */
+export async function postForm(
+  url: string,
+  form: Record<string, string | string[]> | string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; json: any; text: string }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: typeof form === 'string' ? form : toForm(form),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+/** RFC 6749 section 2.3.1: the Basic authorization header, form-encoding id and secret first. */
+export function basicAuth(clientId: string, secret: string): Record<string, string> {
+  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  return { authorization: `Basic ${Buffer.from(`${enc(clientId)}:${enc(secret)}`).toString('base64')}` };
 }
 
 /** Form-encodes an object; array values repeat the parameter. */
