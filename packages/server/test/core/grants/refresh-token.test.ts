@@ -5,6 +5,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { randomHandle, randomId, refreshTokenKey, sha256, tokenPrefixes } from '../../../src/core/crypto.ts';
 import { startHarness, type Harness } from '../../support/harness.ts';
@@ -43,6 +45,26 @@ describe('refresh token grant', () => {
     assert.match(res.json.refresh_token, /^rg_rt_[0-9a-f]{12}/);
     const retry = await refresh(legacy);
     assert.equal(retry.json.refresh_token, res.json.refresh_token);
+  });
+
+  it('a sealed successor that does not open to its recorded hash is a server_error, never handed out', async () => {
+    const rt = (await grant()).refresh_token!;
+    const first = await refresh(rt);
+    assert.equal(first.status, 200);
+    // Tamper with the stored seal (a damaged row): the retry must not answer with whatever it opens to.
+    const db = new DatabaseSync(join(h.dir, 'test.db'));
+    try {
+      db.prepare('UPDATE refresh_tokens SET successor_sealed = ? WHERE token_hash = ?').run(`v2.${Buffer.alloc(61).toString('base64url')}`, refreshTokenKey(rt));
+    } finally {
+      db.close();
+    }
+    const retry = await refresh(rt);
+    assert.equal(retry.status, 500);
+    assert.deepEqual(Object.keys(retry.json).sort(), ['error', 'error_description']);
+    assert.equal(retry.json.error, 'server_error');
+    assert.equal(retry.text.includes('rg_rt_'), false);
+    // The successor itself still works: nothing was revoked.
+    assert.equal((await refresh(first.json.refresh_token)).status, 200);
   });
 
   it('rotates: a new refresh token with the recognisable prefix, its issue time and 256 bits, and a section 5.1 response', async () => {
