@@ -55,7 +55,7 @@ export interface TargetOptions {
   root?: string;
 }
 
-const cliPath = 'packages/server/src/cli/main.ts';
+const cliPath = 'packages/cli/bin/refresh-grant.js';
 const subject = 'bench-user-0001';
 const scopes = { plain: 'offline_access api', openid: 'openid offline_access api' };
 

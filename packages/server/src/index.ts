@@ -1,18 +1,27 @@
 /**
- * @refresh-grant/server: an OAuth 2.0 authorization server token endpoint for the refresh
- * token grant, with rotation, lost-response retry and reuse detection.
+ * @refresh-grant/server: an OAuth 2.0 authorization server for the refresh token grant, with
+ * rotation, lost-response retry and reuse detection. This entry holds no storage backend: the
+ * SQLite store is `@refresh-grant/server/sqlite`, the PostgreSQL store
+ * `@refresh-grant/server/postgres`, so that importing one never loads the other.
  *
  * @example
  * ```ts
- * import { createAuthorizationServer, createNodeHandler, openSqliteStore } from '@refresh-grant/server'
+ * import http from 'node:http'
+ * import { createAuthorizationServer, createNodeHandler, startMaintenance } from '@refresh-grant/server'
+ * import { openSqliteStore } from '@refresh-grant/server/sqlite'
+ *
  * const store = await openSqliteStore('./refresh-grant.db')
  * const server = await createAuthorizationServer({ issuer: 'http://127.0.0.1:8080', store, kek: { file: './refresh-grant.db.kek' } })
+ * const maintenance = startMaintenance(server)
  * http.createServer(createNodeHandler(server)).listen(8080)
  * ```
+ *
+ * @packageDocumentation
  */
 export { createAuthorizationServer, type AuthorizationServerOptions } from './server.ts';
 export {
   AuthorizationServer,
+  type DpopOptions,
   type IssueGrantInput,
   type IssuedGrant,
   type RegisterClientInput,
@@ -20,14 +29,33 @@ export {
 } from './core/authorization-server.ts';
 export { createNodeHandler, type NodeHandlerOptions } from './http/node-handler.ts';
 export { createFetchHandler, type FetchHandlerOptions } from './http/fetch-handler.ts';
-export { openSqliteStore, SqliteStore } from './stores/sqlite-store.ts';
-export { openStore } from './stores/open-store.ts';
+export { startMaintenance, type Maintenance, type MaintenanceOptions } from './operations/maintenance.ts';
 export { loadKek, type KekSource } from './kek.ts';
-export { OAuthError, type OAuthErrorCode } from './core/errors.ts';
-export { verifyDpopProof, DpopNonces, dpopSigningAlgs, dpopDefaults, type DpopProof, type DpopSettings } from './core/dpop.ts';
-export type { DpopOptions } from './core/authorization-server.ts';
+export { OAuthError, type OAuthErrorCode, type OAuthErrorOptions } from './core/errors.ts';
+export { verifyDpopProof, DpopNonces, dpopSigningAlgs, dpopDefaults, type DpopProof, type DpopProofRequest, type DpopSettings } from './core/dpop.ts';
 export type { CorsOptions } from './core/cors.ts';
 export type { ServerEvent, ServerEventType, EventSink } from './core/events.ts';
-export type { Store, StoreCapabilities, RefreshDecision, RefreshSnapshot, RefreshUse } from './core/store.ts';
-export type * from './core/types.ts';
+export type { Endpoints } from './core/context.ts';
+export type { CoreRequest, CoreResponse } from './core/http-types.ts';
+export type {
+  Store,
+  StoreCapabilities,
+  RefreshDecision,
+  RefreshRejection,
+  RefreshSnapshot,
+  RefreshUse,
+} from './core/store.ts';
+export type {
+  AccessTokenFormat,
+  ClientRecord,
+  GrantRecord,
+  Jwk,
+  NewRefreshToken,
+  OpaqueAccessTokenRecord,
+  RefreshTokenRecord,
+  RefreshTokenState,
+  SigningAlg,
+  SigningKeyRecord,
+  TokenEndpointAuthMethod,
+} from './core/types.ts';
 export type { TokenResponse } from './core/token-response.ts';

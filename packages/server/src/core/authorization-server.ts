@@ -9,7 +9,7 @@ import { endpointsFor, type ServerContext } from './context.ts';
 import { validateCors, type CorsOptions } from './cors.ts';
 import { randomHandle, randomId, refreshTokenKey, seal, sha256, timeOrderedHandle, tokenPrefixes } from './crypto.ts';
 import { dpopDefaults, DpopNonces, dpopSigningAlgs, type DpopSettings } from './dpop.ts';
-import { combineSinks, type EventSink } from './events.ts';
+import { combineSinks, type EventSink, type ServerEvent } from './events.ts';
 import type { CoreRequest, CoreResponse } from './http-types.ts';
 import { route } from './router.ts';
 import { formatScope, isWellFormedScope, missingFrom, parseScope } from './scope.ts';
@@ -166,6 +166,11 @@ export class AuthorizationServer {
     this.#emit = combineSinks(this.#sinks);
   }
 
+  /** Sends an event to every sink: for operations that run beside the server (maintenance). */
+  emit(event: ServerEvent): void {
+    this.#emit(event);
+  }
+
   /** Answers a request addressed to a path relative to {@link basePath}. Never throws. */
   handle(request: CoreRequest): Promise<CoreResponse> {
     return route(this.#ctx, request);
@@ -294,7 +299,7 @@ export class AuthorizationServer {
   }
 }
 
-/** Seconds between publishing a rotated key and signing with it: twice the key reload interval of `serve`. */
+/** Seconds between publishing a rotated key and signing with it: twice the key reload interval of `startMaintenance`. */
 export const keyActivationDelay = 120;
 
 /** The longest access token or id_token lifetime of any client (what a retired key may have signed). */

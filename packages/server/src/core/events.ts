@@ -14,7 +14,8 @@ export type ServerEventType =
   | 'grant.revoked'
   | 'access_token.revoked'
   | 'client_auth.failed'
-  | 'request.failed';
+  | 'request.failed'
+  | 'maintenance.failed';
 
 /** One event. `detail` is private (logs only) and never contains a credential. */
 export interface ServerEvent {
@@ -38,7 +39,7 @@ export type EventSink = (event: ServerEvent) => void;
 
 /** An {@link EventSink} writing one JSON line per event, e.g. to stderr. */
 export function jsonLineSink(write: (line: string) => void): EventSink {
-  return (event) => write(JSON.stringify({ level: event.error ? 'warn' : 'info', ...event }) + '\n');
+  return (event) => write(JSON.stringify({ level: event.error || event.type.endsWith('.failed') ? 'warn' : 'info', ...event }) + '\n');
 }
 
 /** Fans an event out to several sinks, isolating their failures. */

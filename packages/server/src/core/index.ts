@@ -1,17 +1,61 @@
 /**
- * The protocol core, without I/O: for embedding the token endpoint's logic in another
- * HTTP stack, or writing a store backend against the contract.
+ * @refresh-grant/server/core: the protocol core, without I/O. For embedding the endpoints'
+ * logic in another HTTP stack, or writing a store backend against the {@link Store} contract.
  *
  * @example
  * ```ts
- * import { AuthorizationServer, type Store } from '@refresh-grant/server/core'
+ * import { decideRefresh, type Store } from '@refresh-grant/server/core'
  * ```
+ *
+ * @packageDocumentation
  */
-export * from './authorization-server.ts';
-export * from './errors.ts';
-export * from './events.ts';
-export * from './http-types.ts';
-export * from './store.ts';
-export * from './types.ts';
-export * from './dpop.ts';
-export { decideRefresh, mustRotate } from './grants/refresh-token.ts';
+export {
+  AuthorizationServer,
+  keyActivationDelay,
+  normalizeIssuer,
+  type AuthorizationServerDeps,
+  type DpopOptions,
+  type IssueGrantInput,
+  type IssuedGrant,
+  type RegisterClientInput,
+  type RegisteredClient,
+} from './authorization-server.ts';
+export { OAuthError, toOAuthError, type OAuthErrorCode, type OAuthErrorOptions } from './errors.ts';
+export { validateCors, type CorsOptions } from './cors.ts';
+export { combineSinks, jsonLineSink, type EventSink, type ServerEvent, type ServerEventType } from './events.ts';
+export { errorResponse, jsonResponse, maxBodyBytes, type CoreRequest, type CoreResponse } from './http-types.ts';
+export type {
+  RefreshDecision,
+  RefreshRejection,
+  RefreshSnapshot,
+  RefreshUse,
+  Store,
+  StoreCapabilities,
+} from './store.ts';
+export {
+  clientDefaults,
+  tokenEndpointAuthMethods,
+  type AccessTokenFormat,
+  type ClientRecord,
+  type GrantRecord,
+  type Jwk,
+  type NewRefreshToken,
+  type OpaqueAccessTokenRecord,
+  type RefreshTokenRecord,
+  type RefreshTokenState,
+  type SigningAlg,
+  type SigningKeyRecord,
+  type TokenEndpointAuthMethod,
+} from './types.ts';
+export {
+  DpopNonces,
+  dpopDefaults,
+  dpopSigningAlgs,
+  normalizeHtu,
+  verifyDpopProof,
+  type DpopProof,
+  type DpopProofRequest,
+  type DpopSettings,
+} from './dpop.ts';
+export { decideRefresh, mustRotate, type RefreshRules } from './grants/refresh-token.ts';
+export { KeyRing, type KeyRingOptions, type KeyStore } from './tokens/keyring.ts';

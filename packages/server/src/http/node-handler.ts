@@ -35,6 +35,26 @@ export function createNodeHandler(server: AuthorizationServer, options: NodeHand
       if (options.notFound) return options.notFound(req, res);
       return send(res, jsonResponse(404, { error: 'not_found', error_description: 'No such endpoint.' }), false);
     }
+    const handOver = (body: string) =>
+      server
+        .handle({
+          method: req.method ?? 'GET',
+          path,
+          url: origin + pathname,
+          headers: req.headers as Record<string, string | undefined>,
+          body,
+        })
+        .then(
+          (response) => send(res, response, req.method === 'HEAD'),
+          () => send(res, jsonResponse(500, { error: 'server_error', error_description: 'The server encountered an unexpected condition.' }), false),
+        );
+    // A body parser mounted before us (Express `express.urlencoded()`, body-parser, Koa's)
+    // already read the stream: take what it parsed instead of waiting for data that never comes.
+    if (req.readableEnded) {
+      const parsed = parsedBody((req as { body?: unknown }).body);
+      if (typeof parsed === 'string') return void handOver(parsed);
+      return send(res, jsonResponse(500, { error: 'server_error', error_description: parsed.error }), false);
+    }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > maxBodyBytes) return rejectTooLarge(req, res);
     const chunks: Buffer[] = [];
@@ -52,21 +72,33 @@ export function createNodeHandler(server: AuthorizationServer, options: NodeHand
     req.on('error', () => res.destroy());
     req.on('end', () => {
       if (aborted) return;
-      const body = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8');
-      server
-        .handle({
-          method: req.method ?? 'GET',
-          path,
-          url: origin + pathname,
-          headers: req.headers as Record<string, string | undefined>,
-          body,
-        })
-        .then(
-          (response) => send(res, response, req.method === 'HEAD'),
-          () => send(res, jsonResponse(500, { error: 'server_error', error_description: 'The server encountered an unexpected condition.' }), false),
-        );
+      handOver(chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8'));
     });
   };
+}
+
+/**
+ * The body a body parser left on `req.body`, as form-encoded text: a string or Buffer as it
+ * came, an object of strings (or arrays of strings) re-encoded. Anything else cannot be turned
+ * back into the request that was sent, and is reported as the server's misconfiguration.
+ */
+export function parsedBody(body: unknown): string | { error: string } {
+  if (typeof body === 'string') return body;
+  if (body instanceof Uint8Array) return Buffer.from(body).toString('utf8');
+  const cannot = {
+    error:
+      'The request body was consumed by a body parser before the OAuth handler could read it. ' +
+      'Mount the handler before body parsers, or use a parser that leaves a form as strings.',
+  };
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return cannot;
+  const form = new URLSearchParams();
+  for (const [name, value] of Object.entries(body)) {
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (typeof item !== 'string') return cannot;
+      form.append(name, item);
+    }
+  }
+  return form.toString();
 }
 
 function rejectTooLarge(req: IncomingMessage, res: ServerResponse): void {

@@ -8,8 +8,8 @@
  * thread, and after a few failures the thread is given up for good.
  */
 import { Worker } from 'node:worker_threads';
-import { jwsSignature, type JwsKey, type SignatureWorker } from '../core/tokens/jws.ts';
-import type { SigningRequest, SigningResponse } from './signing-thread-worker.ts';
+import { jwsSignature, type JwsKey, type SignatureStats, type SignatureWorker } from '../core/tokens/jws.ts';
+import { signingWorkerSource, type SigningRequest, type SigningResponse } from './signing-thread-worker.ts';
 
 interface Pending {
   key: JwsKey;
@@ -25,7 +25,7 @@ const maxFailures = 3;
 
 /** Options of {@link SigningThread.start}. */
 export interface SigningThreadOptions {
-  /** The thread's module (default `./signing-thread-worker.ts`); for tests and custom builds. */
+  /** A module to run as the thread instead of the built-in program (for tests). */
   workerUrl?: URL;
 }
 
@@ -41,7 +41,7 @@ export interface SigningThreadOptions {
  * ```
  */
 export class SigningThread implements SignatureWorker {
-  readonly #workerUrl: URL;
+  readonly #workerUrl: URL | undefined;
   #worker: Worker | undefined;
   /** Kids whose key the current worker holds. */
   #installed = new Set<string>();
@@ -51,11 +51,14 @@ export class SigningThread implements SignatureWorker {
   readonly #inFlight = new Map<number, Pending[]>();
   #failures = 0;
   #closed = false;
+  #onThread = 0;
+  #inline = 0;
+  #pending = 0;
   /** Called whenever no batch is out any more (what {@link close} waits for). */
   #drained: (() => void) | undefined;
 
   private constructor(options: SigningThreadOptions) {
-    this.#workerUrl = options.workerUrl ?? new URL('./signing-thread-worker.ts', import.meta.url);
+    this.#workerUrl = options.workerUrl;
   }
 
   /** Starts signing on a thread (the thread itself starts with the first signature). */
@@ -68,8 +71,17 @@ export class SigningThread implements SignatureWorker {
     return !this.#closed && this.#failures < maxFailures;
   }
 
+  /** Counts since the start: signed on the thread, inline, and not yet answered. */
+  stats(): SignatureStats {
+    return { onThread: this.#onThread, inline: this.#inline, pending: this.#pending };
+  }
+
   signature(key: JwsKey, signingInput: string): Promise<string> {
-    if (!this.active) return Promise.resolve(jwsSignature(key, signingInput));
+    if (!this.active) {
+      this.#inline++;
+      return Promise.resolve(jwsSignature(key, signingInput));
+    }
+    this.#pending++;
     return new Promise((resolve, reject) => {
       this.#queue.push({ key, signingInput, resolve, reject });
       if (!this.#scheduled) {
@@ -104,14 +116,18 @@ export class SigningThread implements SignatureWorker {
   }
 
   #startWorker(): Worker {
-    const worker = new Worker(this.#workerUrl);
+    const worker = this.#workerUrl ? new Worker(this.#workerUrl) : new Worker(signingWorkerSource, { eval: true });
     this.#installed = new Set();
     worker.on('message', (response: SigningResponse) => {
       const batch = this.#inFlight.get(response.id);
       if (!batch) return;
       this.#inFlight.delete(response.id);
       if ('error' in response) this.#signHere(batch);
-      else batch.forEach((p, i) => p.resolve(response.signatures[i]));
+      else {
+        this.#pending -= batch.length;
+        this.#onThread += batch.length;
+        batch.forEach((p, i) => p.resolve(response.signatures[i]));
+      }
       if (this.#inFlight.size === 0) {
         worker.unref();
         this.#drained?.();
@@ -134,6 +150,8 @@ export class SigningThread implements SignatureWorker {
   }
 
   #signHere(batch: Pending[]): void {
+    this.#pending -= batch.length;
+    this.#inline += batch.length;
     for (const p of batch) {
       try {
         p.resolve(jwsSignature(p.key, p.signingInput));

@@ -106,6 +106,7 @@ export class PostgresStore implements Store {
   /** That statement's name, one per schema (a pool might serve stores of several schemas). */
   readonly #readName: string;
 
+  /** @internal Use {@link openPostgresStore}. */
   constructor(pool: Pool, schema: string, options: PostgresStoreOptions = {}) {
     this.#pool = pool;
     const s = quoteIdent(schema);

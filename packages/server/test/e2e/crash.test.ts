@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { refreshTokenKey } from '../../src/core/crypto.ts';
 import { createAuthorizationServer } from '../../src/server.ts';
-import { openStore } from '../../src/stores/open-store.ts';
+import { openStore } from '../../../cli/src/open-store.ts';
 import { pgTestOptions } from '../support/postgres.ts';
 import { postgresDatabase, sqliteDatabase, writeKekFile, type TestDatabase } from './support/databases.ts';
 import { basicAuth, refresh, type TokenAnswer } from './support/http.ts';

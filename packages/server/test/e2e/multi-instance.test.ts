@@ -19,7 +19,7 @@ import type { Store } from '../../src/core/store.ts';
 import type { Jwk } from '../../src/core/types.ts';
 import { createAuthorizationServer } from '../../src/server.ts';
 import { migrations, migrationsTable } from '../../src/stores/postgres-schema.ts';
-import { openStore } from '../../src/stores/open-store.ts';
+import { openStore } from '../../../cli/src/open-store.ts';
 import { adminQuery, pgTestOptions } from '../support/postgres.ts';
 import { postgresDatabase, writeKekFile, type TestDatabase } from './support/databases.ts';
 import { basicAuth, postForm, refresh, type TokenAnswer } from './support/http.ts';

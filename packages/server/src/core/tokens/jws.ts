@@ -25,6 +25,18 @@ export interface SignatureWorker {
   signature(key: JwsKey, signingInput: string): Promise<string>;
   /** Stops the worker; pending signatures still complete. */
   close(): Promise<void>;
+  /** Counts since the worker started, for metrics and tests. */
+  stats?(): SignatureStats;
+}
+
+/** What a {@link SignatureWorker} has done: signatures computed off the calling thread, inline, and waiting. */
+export interface SignatureStats {
+  /** Signatures computed on the worker. */
+  onThread: number;
+  /** Signatures computed on the calling thread (the worker failed, refused or was closed). */
+  inline: number;
+  /** Signatures queued or sent and not yet answered. */
+  pending: number;
 }
 
 /**
@@ -75,15 +87,24 @@ export class JwsSigner {
  * ```
  */
 export function jwsSignature(key: JwsKey, signingInput: string): string {
+  return jwsSignatureWith(cryptoSign, derToRaw, key, signingInput);
+}
+
+/**
+ * {@link jwsSignature} with its two dependencies passed in. It uses nothing but its parameters
+ * and `Buffer`, so that the signing thread runs this very function from its source text
+ * (`signing/signing-thread-worker.ts`): one implementation, no worker file to resolve.
+ */
+export function jwsSignatureWith(sign: typeof cryptoSign, toRaw: typeof derToRaw, key: JwsKey, signingInput: string): string {
   const data = Buffer.from(signingInput);
   const signature =
     key.alg === 'ES256'
       ? // RFC 7518 section 3.4: the signature is R || S (64 octets), not DER. Signing with the
         // bare KeyObject (DER out) and converting here costs half of asking node:crypto for
         // `dsaEncoding: 'ieee-p1363'` through an options object (Node 24).
-        derToRaw(cryptoSign('sha256', data, key.privateKey), 32)
+        toRaw(sign('sha256', data, key.privateKey), 32)
       : // RFC 8037 section 3.1: Ed25519 signs the input itself, no pre-hash.
-        cryptoSign(null, data, key.privateKey);
+        sign(null, data, key.privateKey);
   return signature.toString('base64url');
 }
 

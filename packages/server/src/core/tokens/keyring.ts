@@ -9,7 +9,7 @@ import type { JWTPayload } from 'jose';
 import { seal, unseal } from '../crypto.ts';
 import type { Store } from '../store.ts';
 import type { Jwk, SigningAlg, SigningKeyRecord } from '../types.ts';
-import { JwsSigner, type SignatureWorker } from './jws.ts';
+import { JwsSigner, type SignatureStats, type SignatureWorker } from './jws.ts';
 
 /** The store operations a key ring needs. */
 export type KeyStore = Pick<Store, 'listSigningKeys' | 'addSigningKey'>;
@@ -132,6 +132,11 @@ export class KeyRing {
    */
   sign(payload: Record<string, unknown>, typ: string): Promise<string> {
     return this.#signer(this.#currentKey()).sign(payload, typ);
+  }
+
+  /** What the signature worker has done, or undefined when signatures are computed inline. */
+  signatureStats(): SignatureStats | undefined {
+    return this.#signatures?.stats?.();
   }
 
   /** Stops the signature worker, if any (pending signatures complete first). */

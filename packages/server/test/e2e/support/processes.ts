@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import type { ServerEvent } from '../../../src/core/events.ts';
 
 /** The CLI entry point, run with the current Node (24, type stripping). */
-export const cliPath = new URL('../../../src/cli/main.ts', import.meta.url).pathname;
+export const cliPath = new URL('../../../../cli/bin/refresh-grant.js', import.meta.url).pathname;
 
 /** What {@link startServe} needs. */
 export interface ServeOptions {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { importSPKI, jwtVerify } from 'jose';
-import { exitCodes, refreshCommand } from '../../src/cli/refresh-command.ts';
+import { exitCodes, refreshCommand } from '../src/refresh-command.ts';
 
 interface Seen { headers: IncomingMessage['headers']; form: URLSearchParams }
 let issuer: string;

@@ -3,7 +3,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultKekFile, isPostgresUrl, postgresSchemaParam } from '../../src/stores/open-store.ts';
+import { defaultKekFile, isPostgresUrl, postgresSchemaParam } from '../src/open-store.ts';
 
 describe('openStore parameters', () => {
   it('tells PostgreSQL URLs from SQLite paths', () => {

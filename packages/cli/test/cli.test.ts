@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createInterface } from 'node:readline';
-import { main } from '../../src/cli/main.ts';
+import { main } from '../src/main.ts';
 
-const cliPath = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+const cliPath = new URL('../bin/refresh-grant.js', import.meta.url).pathname;
 const run = promisify(execFile);
 
 /** Runs the CLI in-process and captures its output. */

@@ -4,8 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { ClientRecord, TokenEndpointAuthMethod } from '../core/types.ts';
-import { tokenEndpointAuthMethods } from '../core/types.ts';
+import { tokenEndpointAuthMethods, type ClientRecord, type TokenEndpointAuthMethod } from '@refresh-grant/server/core';
 import { commonOptions, onOff, openServer, seconds, table, UsageError, type CliIo } from './common.ts';
 
 export const clientsUsage = `Usage:

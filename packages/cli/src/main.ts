@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * The `refresh-grant` command line: `serve`, `clients`, `grants`, `keys`, `refresh`.
  * Errors go to stderr with a non-zero exit code: 2 for usage errors, 1 otherwise.
@@ -50,7 +49,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-if (import.meta.main) {
+/** Runs the CLI on this process's arguments and sets its exit code (what the `refresh-grant` bin calls). */
+export async function run(): Promise<void> {
   const io: CliIo = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) };
   process.exitCode = await main(process.argv.slice(2), io);
 }

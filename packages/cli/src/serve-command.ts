@@ -6,12 +6,9 @@
 import { createServer } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { AuthorizationServer } from '../core/authorization-server.ts';
-import { validateCors, type CorsOptions } from '../core/cors.ts';
-import { createAuthorizationServer } from '../server.ts';
-import { createNodeHandler } from '../http/node-handler.ts';
-import { defaultKekFile, openStore } from '../stores/open-store.ts';
-import { startPurgeLoop } from '../stores/purge-loop.ts';
+import { createAuthorizationServer, createNodeHandler, startMaintenance, type AuthorizationServer, type CorsOptions } from '@refresh-grant/server';
+import { validateCors } from '@refresh-grant/server/core';
+import { defaultKekFile, openStore } from './open-store.ts';
 import { commonOptions, dbOption, UsageError, type CliIo } from './common.ts';
 
 export const serveUsage = `Usage:
@@ -88,12 +85,10 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     io.stdout(`Store ${db} already has clients. Issue a grant to try it: npx refresh-grant grants issue --db ${db} --issuer ${server.issuer} --client ID --subject SUB --scope "..."\n`);
   }
 
-  // Pick up keys rotated by `refresh-grant keys rotate` from another process.
-  const reload = () => void server.keys.reload().catch((err) => io.stderr(`key reload failed: ${err}\n`));
-  const reloadTimer = setInterval(reload, 60_000);
-  reloadTimer.unref();
-  // Tombstones past their absolute expiry, spent jtis and the like, in small batches.
-  const stopPurge = startPurgeLoop(store, { onError: (err) => io.stderr(`purge failed: ${err}\n`) });
+  // Key reload (every minute, and on SIGHUP) and the purge of expired rows: the same call an
+  // embedding application makes.
+  const maintenance = startMaintenance(server);
+  const reload = () => void maintenance.reloadKeys();
   process.on('SIGHUP', reload);
 
   return new Promise<number>((resolve) => {
@@ -101,10 +96,10 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     const stop = () => {
       if (stopping) return;
       stopping = true;
-      clearInterval(reloadTimer);
+      process.off('SIGHUP', reload);
       // Finish in-flight requests, then close the store.
       http.close(() => {
-        stopPurge().then(() => server.close()).then(() => store.close()).then(
+        maintenance.stop().then(() => server.close()).then(() => store.close()).then(
           () => resolve(0),
           () => resolve(1),
         );

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { randomHandle, randomId, sha256 } from '../../src/core/crypto.ts';
 import type { Store } from '../../src/core/store.ts';
 import { openSqliteStore } from '../../src/stores/sqlite-store.ts';
-import { startPurgeLoop } from '../../src/stores/purge-loop.ts';
+import { startPurgeLoop } from '../../src/operations/purge-loop.ts';
 import { openPostgresStore } from '../../src/stores/postgres-store.ts';
 import { freshSchema, pgTestOptions, pgUrl } from '../support/postgres.ts';
 

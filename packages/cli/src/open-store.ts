@@ -4,7 +4,7 @@
  * `public`; `pool_size` sets the connection pool per instance), anything else is a SQLite file
  * path.
  */
-import type { Store } from '../core/store.ts';
+import type { Store } from '@refresh-grant/server';
 
 /** True when `db` names a PostgreSQL database. */
 export function isPostgresUrl(db: string): boolean {
@@ -53,11 +53,11 @@ export function postgresSchemaParam(db: string): { connectionString: string; sch
  */
 export async function openStore(db: string): Promise<Store> {
   if (isPostgresUrl(db)) {
-    const { openPostgresStore } = await import('./postgres-store.ts');
+    const { openPostgresStore } = await import('@refresh-grant/server/postgres');
     const { connectionString, ...options } = postgresSchemaParam(db);
     return openPostgresStore(connectionString, options);
   }
-  const { openSqliteStore } = await import('./sqlite-store.ts');
+  const { openSqliteStore } = await import('@refresh-grant/server/sqlite');
   return openSqliteStore(db);
 }
 

@@ -3,10 +3,8 @@
  * store and the server, and output in readable or `--json` form.
  */
 import type { ParseArgsConfig } from 'node:util';
-import type { AuthorizationServer } from '../core/authorization-server.ts';
-import type { Store } from '../core/store.ts';
-import { createAuthorizationServer } from '../server.ts';
-import { defaultKekFile, openStore } from '../stores/open-store.ts';
+import { createAuthorizationServer, type AuthorizationServer, type Store } from '@refresh-grant/server';
+import { defaultKekFile, openStore } from './open-store.ts';
 
 /** Where a command writes. */
 export interface CliIo {

@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// The `refresh-grant` command. Plain JavaScript that any Node parses, so that on a Node too old
+// for the server (node:sqlite) the user reads one line instead of a stack trace.
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 13)) {
+  process.stderr.write(`refresh-grant needs Node.js 22.13 or later (for node:sqlite); this is Node.js ${process.versions.node}.\n`);
+  process.exit(1);
+}
+// `#main` is the built CLI (dist/main.js); inside the repository, npm scripts set the
+// `refresh-grant-source` condition (.npmrc) and it is the TypeScript source.
+import('#main').then((cli) => cli.run());

@@ -1,0 +1,12 @@
+/**
+ * @refresh-grant/server/node: the `node:http` adapter alone (also in the main entry).
+ *
+ * @example
+ * ```ts
+ * import { createNodeHandler } from '@refresh-grant/server/node'
+ * http.createServer(createNodeHandler(server)).listen(8080)
+ * ```
+ *
+ * @packageDocumentation
+ */
+export { createNodeHandler, type NodeHandlerOptions } from './http/node-handler.ts';
