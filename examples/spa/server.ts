@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import type { AuthorizationServer } from '../../packages/server/src/core/authorization-server.ts';
-import { dpopDefaults, dpopSigningAlgs, verifyDpopProof } from '../../packages/server/src/core/dpop.ts';
+import { dpopDefaults, dpopSigningAlgs, verifyDpopProof } from '../../packages/server/src/core/auth/dpop.ts';
 import { OAuthError } from '../../packages/server/src/core/errors.ts';
 import type { ServerEvent } from '../../packages/server/src/core/events.ts';
 import type { Store } from '../../packages/server/src/core/store.ts';

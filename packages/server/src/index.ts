@@ -32,11 +32,12 @@ export { createFetchHandler, type FetchHandlerOptions } from './http/fetch-handl
 export { startMaintenance, type Maintenance, type MaintenanceOptions } from './operations/maintenance.ts';
 export { loadKek, type KekSource } from './kek.ts';
 export { OAuthError, type OAuthErrorCode, type OAuthErrorOptions } from './core/errors.ts';
-export { verifyDpopProof, DpopNonces, dpopSigningAlgs, dpopDefaults, type DpopProof, type DpopProofRequest, type DpopSettings } from './core/dpop.ts';
+export { verifyDpopProof, DpopNonces, dpopSigningAlgs, dpopDefaults, type DpopProof, type DpopProofRequest, type DpopSettings } from './core/auth/dpop.ts';
 export type { CorsOptions } from './core/cors.ts';
 export type { ServerEvent, ServerEventType, EventSink } from './core/events.ts';
 export type { Endpoints } from './core/context.ts';
 export type { CoreRequest, CoreResponse } from './core/http-types.ts';
+export { StoreUnavailableError } from './core/store.ts';
 export type {
   Store,
   StoreCapabilities,
@@ -58,4 +59,4 @@ export type {
   SigningKeyRecord,
   TokenEndpointAuthMethod,
 } from './core/types.ts';
-export type { TokenResponse } from './core/token-response.ts';
+export type { TokenResponse } from './core/tokens/token-response.ts';

@@ -8,13 +8,13 @@ import type { JWTVerifyGetKey } from 'jose';
 import { endpointsFor, type ServerContext } from './context.ts';
 import { validateCors, type CorsOptions } from './cors.ts';
 import { randomHandle, randomId, refreshTokenKey, seal, sha256, timeOrderedHandle, tokenPrefixes } from './crypto.ts';
-import { dpopDefaults, DpopNonces, dpopSigningAlgs, type DpopSettings } from './dpop.ts';
+import { dpopDefaults, DpopNonces, dpopSigningAlgs, type DpopSettings } from './auth/dpop.ts';
 import { combineSinks, type EventSink, type ServerEvent } from './events.ts';
 import type { CoreRequest, CoreResponse } from './http-types.ts';
 import { route } from './router.ts';
 import { formatScope, isWellFormedScope, missingFrom, parseScope } from './scope.ts';
 import type { Store } from './store.ts';
-import { buildTokenResponse, type TokenResponse } from './token-response.ts';
+import { buildTokenResponse, type TokenResponse } from './tokens/token-response.ts';
 import {
   clientDefaults,
   type AccessTokenFormat,

@@ -5,7 +5,7 @@
  */
 import type { JWTVerifyGetKey } from 'jose';
 import type { CorsOptions } from './cors.ts';
-import type { DpopSettings } from './dpop.ts';
+import type { DpopSettings } from './auth/dpop.ts';
 import type { EventSink } from './events.ts';
 import type { Store } from './store.ts';
 import type { KeyRing } from './tokens/keyring.ts';

@@ -3,6 +3,7 @@
  * carrying the RFC 6749 section 5.2 `error` code, the HTTP status, a description that is safe
  * to show the client, and a private detail that only goes to logs and the event stream.
  */
+import { StoreUnavailableError } from './store.ts';
 
 /** The `error` codes this server answers with (RFC 6749 section 5.2, RFC 7009, RFC 8707, RFC 9449). */
 export type OAuthErrorCode =
@@ -84,9 +85,19 @@ export class OAuthError extends Error {
   }
 }
 
-/** Turns anything thrown into an {@link OAuthError}: unexpected errors become `server_error`. */
+/**
+ * Turns anything thrown into an {@link OAuthError}: a store that cannot answer now becomes 503
+ * `temporarily_unavailable` with `Retry-After`, anything else unexpected `server_error`.
+ */
 export function toOAuthError(err: unknown): OAuthError {
   if (err instanceof OAuthError) return err;
+  if (err instanceof StoreUnavailableError) {
+    return new OAuthError('temporarily_unavailable', 'The server is temporarily unable to handle the request. Retry later.', {
+      headers: { 'retry-after': String(err.retryAfter) },
+      detail: `${err.name}: ${err.message}`,
+      cause: err,
+    });
+  }
   return new OAuthError('server_error', 'The server encountered an unexpected condition.', {
     detail: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
     cause: err,

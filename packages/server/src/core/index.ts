@@ -24,13 +24,14 @@ export { OAuthError, toOAuthError, type OAuthErrorCode, type OAuthErrorOptions }
 export { validateCors, type CorsOptions } from './cors.ts';
 export { combineSinks, jsonLineSink, type EventSink, type ServerEvent, type ServerEventType } from './events.ts';
 export { errorResponse, jsonResponse, maxBodyBytes, type CoreRequest, type CoreResponse } from './http-types.ts';
-export type {
-  RefreshDecision,
-  RefreshRejection,
-  RefreshSnapshot,
-  RefreshUse,
-  Store,
-  StoreCapabilities,
+export {
+  StoreUnavailableError,
+  type RefreshDecision,
+  type RefreshRejection,
+  type RefreshSnapshot,
+  type RefreshUse,
+  type Store,
+  type StoreCapabilities,
 } from './store.ts';
 export {
   clientDefaults,
@@ -56,6 +57,6 @@ export {
   type DpopProof,
   type DpopProofRequest,
   type DpopSettings,
-} from './dpop.ts';
+} from './auth/dpop.ts';
 export { decideRefresh, mustRotate, type RefreshRules } from './grants/refresh-token.ts';
 export { KeyRing, type KeyRingOptions, type KeyStore } from './tokens/keyring.ts';

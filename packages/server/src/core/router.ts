@@ -7,10 +7,10 @@ import type { ServerContext } from './context.ts';
 import { preflight, withCors } from './cors.ts';
 import { OAuthError, toOAuthError } from './errors.ts';
 import { errorResponse, jsonResponse, type CoreRequest, type CoreResponse } from './http-types.ts';
-import { introspectionEndpoint } from './introspection-endpoint.ts';
-import { serverMetadata } from './metadata.ts';
-import { revocationEndpoint } from './revocation-endpoint.ts';
-import { tokenEndpoint } from './token-endpoint.ts';
+import { introspectionEndpoint } from './endpoints/introspection.ts';
+import { serverMetadata } from './endpoints/metadata.ts';
+import { revocationEndpoint } from './endpoints/revocation.ts';
+import { tokenEndpoint } from './endpoints/token.ts';
 
 type Route = { method: 'GET' | 'POST'; handle: (ctx: ServerContext, req: CoreRequest) => Promise<CoreResponse> };
 

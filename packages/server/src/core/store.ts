@@ -57,6 +57,29 @@ export interface RefreshUse {
   decision: RefreshDecision;
 }
 
+/**
+ * Thrown by a store when it cannot answer now but may shortly: the database is unreachable or
+ * restarting, a connection broke, the disk is full, a lock wait ran out. The endpoints answer
+ * it with 503 `temporarily_unavailable` and `Retry-After` (RFC 6749 section 5.2), never 500.
+ * A store throws it only when the operation did not take effect (or, for a write whose outcome
+ * is unknown, when retrying it is safe).
+ *
+ * @example
+ * ```ts
+ * throw new StoreUnavailableError('database connection lost', { cause: error, retryAfter: 1 })
+ * ```
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  /** Seconds a client should wait before retrying (the `Retry-After` header). */
+  readonly retryAfter: number;
+
+  constructor(message: string, options: { cause?: unknown; retryAfter?: number } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.retryAfter = options.retryAfter ?? 1;
+  }
+}
+
 /** Optional abilities a backend may have; the core branches on these, never on a name. */
 export interface StoreCapabilities {
   /** Several server processes may share this store (single-use and rotation hold across them). */

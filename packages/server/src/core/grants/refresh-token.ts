@@ -23,7 +23,7 @@ import { refreshTokenKey, sealSuccessor, timeOrderedHandle, tokenPrefixes, unsea
 import type { ServerContext } from '../context.ts';
 import type { RefreshDecision, RefreshRejection, RefreshSnapshot } from '../store.ts';
 import type { ClientRecord, GrantRecord } from '../types.ts';
-import { buildTokenResponse, type TokenResponse } from '../token-response.ts';
+import { buildTokenResponse, type TokenResponse } from '../tokens/token-response.ts';
 
 /** The grant type this module handles. */
 export const grantType = 'refresh_token';

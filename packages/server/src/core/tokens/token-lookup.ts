@@ -3,10 +3,10 @@
  * revocation (RFC 7009) and introspection (RFC 7662). Tokens of every kind are looked up by
  * hash or verified by signature; none is stored in plaintext.
  */
-import type { ServerContext } from './context.ts';
-import { accessTokenKey, refreshTokenKey, tokenPrefixes } from './crypto.ts';
-import type { RefreshSnapshot } from './store.ts';
-import type { GrantRecord, OpaqueAccessTokenRecord } from './types.ts';
+import type { ServerContext } from '../context.ts';
+import { accessTokenKey, refreshTokenKey, tokenPrefixes } from '../crypto.ts';
+import type { RefreshSnapshot } from '../store.ts';
+import type { GrantRecord, OpaqueAccessTokenRecord } from '../types.ts';
 
 /** A token we recognise. */
 export type KnownToken =

@@ -3,7 +3,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, type Harness } from '../support/harness.ts';
+import { startHarness, type Harness } from '../../support/harness.ts';
 
 describe('metadata and JWKS', () => {
   let h: Harness;

@@ -17,9 +17,9 @@
 import { createHmac } from 'node:crypto';
 import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify } from 'jose';
 import type { JWTPayload, JWK } from 'jose';
-import { deriveKey, safeEqual } from './crypto.ts';
-import { OAuthError } from './errors.ts';
-import type { Store } from './store.ts';
+import { deriveKey, safeEqual } from '../crypto.ts';
+import { OAuthError } from '../errors.ts';
+import type { Store } from '../store.ts';
 
 /** JWS algorithms accepted in DPoP proofs (metadata `dpop_signing_alg_values_supported`). */
 export const dpopSigningAlgs: readonly string[] = ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'RS256', 'PS256'];

@@ -3,8 +3,8 @@
  * header and form, with the endpoint's own URL and the issuer as accepted assertion audiences.
  */
 import { authenticateClient, type AuthenticatedClient } from './client-auth.ts';
-import type { ServerContext } from './context.ts';
-import type { CoreRequest } from './http-types.ts';
+import type { ServerContext } from '../context.ts';
+import type { CoreRequest } from '../http-types.ts';
 
 /**
  * Authenticates the client calling `endpoint` (token, revocation or introspection).

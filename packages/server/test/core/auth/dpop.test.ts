@@ -9,12 +9,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { DpopNonces, dpopDefaults, dpopSigningAlgs, normalizeHtu, verifyDpopProof, type DpopSettings } from '../../src/core/dpop.ts';
-import { OAuthError } from '../../src/core/errors.ts';
-import { decideRefresh, type RefreshRules } from '../../src/core/grants/refresh-token.ts';
-import type { RefreshSnapshot, Store } from '../../src/core/store.ts';
-import { clientDefaults, type ClientRecord } from '../../src/core/types.ts';
-import { openSqliteStore } from '../../src/stores/sqlite-store.ts';
+import { DpopNonces, dpopDefaults, dpopSigningAlgs, normalizeHtu, verifyDpopProof, type DpopSettings } from '../../../src/core/auth/dpop.ts';
+import { OAuthError } from '../../../src/core/errors.ts';
+import { decideRefresh, type RefreshRules } from '../../../src/core/grants/refresh-token.ts';
+import type { RefreshSnapshot, Store } from '../../../src/core/store.ts';
+import { clientDefaults, type ClientRecord } from '../../../src/core/types.ts';
+import { openSqliteStore } from '../../../src/stores/sqlite-store.ts';
 
 describe('DpopNonces', () => {
   const kek = new Uint8Array(randomBytes(32));

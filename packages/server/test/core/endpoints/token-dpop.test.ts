@@ -12,11 +12,11 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
-import type { AuthorizationServer } from '../../src/core/authorization-server.ts';
-import type { Store } from '../../src/core/store.ts';
-import { createNodeHandler } from '../../src/http/node-handler.ts';
-import { createAuthorizationServer, type AuthorizationServerOptions } from '../../src/server.ts';
-import { openSqliteStore } from '../../src/stores/sqlite-store.ts';
+import type { AuthorizationServer } from '../../../src/core/authorization-server.ts';
+import type { Store } from '../../../src/core/store.ts';
+import { createNodeHandler } from '../../../src/http/node-handler.ts';
+import { createAuthorizationServer, type AuthorizationServerOptions } from '../../../src/server.ts';
+import { openSqliteStore } from '../../../src/stores/sqlite-store.ts';
 
 /** A DPoP key: the private key signs, the public JWK goes in the header. */
 interface ProofKey {

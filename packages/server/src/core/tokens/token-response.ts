@@ -3,11 +3,11 @@
  * issues tokens: a new access token, an id_token when `openid` is in scope (OIDC Core section
  * 12.2), and the refresh token the grant decided on. Wire names are produced here only.
  */
-import type { ServerContext } from './context.ts';
-import type { ClientRecord, GrantRecord } from './types.ts';
-import { parseScope } from './scope.ts';
-import { issueAccessToken } from './tokens/access-token.ts';
-import { issueIdToken } from './tokens/id-token.ts';
+import type { ServerContext } from '../context.ts';
+import type { ClientRecord, GrantRecord } from '../types.ts';
+import { parseScope } from '../scope.ts';
+import { issueAccessToken } from './access-token.ts';
+import { issueIdToken } from './id-token.ts';
 
 /** The section 5.1 response body, in wire names. */
 export interface TokenResponse {

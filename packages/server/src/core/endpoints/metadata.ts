@@ -2,8 +2,8 @@
  * Authorization server metadata (RFC 8414) and OpenID Provider metadata (OIDC Discovery 1.0
  * section 3), complete for what this server supports.
  */
-import type { ServerContext } from './context.ts';
-import { tokenEndpointAuthMethods } from './types.ts';
+import type { ServerContext } from '../context.ts';
+import { tokenEndpointAuthMethods } from '../types.ts';
 
 /** Algorithms accepted for client assertions (RFC 7523). */
 export const assertionAlgorithms = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];

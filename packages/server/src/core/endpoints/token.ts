@@ -7,15 +7,15 @@
  * nonce (`use_dpop_nonce`) retries with the same request, and its client assertion's `jti` must
  * not have been consumed by the refused attempt.
  */
-import type { ServerContext } from './context.ts';
-import { authenticateRequest } from './request-auth.ts';
-import { verifyDpopProof } from './dpop.ts';
-import { OAuthError } from './errors.ts';
-import { parseForm, requireParam } from './form.ts';
-import { jsonResponse, type CoreRequest, type CoreResponse } from './http-types.ts';
-import * as refreshToken from './grants/refresh-token.ts';
-import type { TokenResponse } from './token-response.ts';
-import type { ClientRecord } from './types.ts';
+import type { ServerContext } from '../context.ts';
+import { authenticateRequest } from '../auth/request-auth.ts';
+import { verifyDpopProof } from '../auth/dpop.ts';
+import { OAuthError } from '../errors.ts';
+import { parseForm, requireParam } from '../form.ts';
+import { jsonResponse, type CoreRequest, type CoreResponse } from '../http-types.ts';
+import * as refreshToken from '../grants/refresh-token.ts';
+import type { TokenResponse } from '../tokens/token-response.ts';
+import type { ClientRecord } from '../types.ts';
 
 /** What a grant module receives. */
 export interface GrantRequest {

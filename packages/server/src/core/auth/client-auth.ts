@@ -25,10 +25,10 @@
  */
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import type { JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
-import { safeEqual, sha256, unseal } from './crypto.ts';
-import { OAuthError } from './errors.ts';
-import type { Store } from './store.ts';
-import type { ClientRecord, TokenEndpointAuthMethod } from './types.ts';
+import { safeEqual, sha256, unseal } from '../crypto.ts';
+import { OAuthError } from '../errors.ts';
+import type { Store } from '../store.ts';
+import type { ClientRecord, TokenEndpointAuthMethod } from '../types.ts';
 
 /** The only `client_assertion_type` this server accepts (RFC 7523 section 2.2). */
 export const jwtBearerAssertionType = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';

@@ -2,12 +2,12 @@
  * Token revocation (RFC 7009). Revoking a refresh token revokes its whole family; revoking
  * an access token marks it revoked so that introspection reports it inactive.
  */
-import type { ServerContext } from './context.ts';
-import { authenticateRequest } from './request-auth.ts';
-import { OAuthError } from './errors.ts';
-import { parseForm, requireParam } from './form.ts';
-import type { CoreRequest, CoreResponse } from './http-types.ts';
-import { lookupToken } from './token-lookup.ts';
+import type { ServerContext } from '../context.ts';
+import { authenticateRequest } from '../auth/request-auth.ts';
+import { OAuthError } from '../errors.ts';
+import { parseForm, requireParam } from '../form.ts';
+import type { CoreRequest, CoreResponse } from '../http-types.ts';
+import { lookupToken } from '../tokens/token-lookup.ts';
 
 const hints = new Set(['refresh_token', 'access_token']);
 

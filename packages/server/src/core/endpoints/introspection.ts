@@ -3,11 +3,11 @@
  * registered clients (resource servers register as clients). A refresh token is reported
  * active only to the client it belongs to.
  */
-import type { ServerContext } from './context.ts';
-import { authenticateRequest } from './request-auth.ts';
-import { parseForm, requireParam } from './form.ts';
-import { jsonResponse, type CoreRequest, type CoreResponse } from './http-types.ts';
-import { grantIsLive, lookupToken } from './token-lookup.ts';
+import type { ServerContext } from '../context.ts';
+import { authenticateRequest } from '../auth/request-auth.ts';
+import { parseForm, requireParam } from '../form.ts';
+import { jsonResponse, type CoreRequest, type CoreResponse } from '../http-types.ts';
+import { grantIsLive, lookupToken } from '../tokens/token-lookup.ts';
 
 /**
  * Handles a POST to the introspection endpoint.
