@@ -41,6 +41,7 @@ export { StoreUnavailableError } from './core/store.ts';
 export type {
   Store,
   StoreCapabilities,
+  StoreStats,
   RefreshDecision,
   RefreshRejection,
   RefreshSnapshot,

@@ -32,6 +32,7 @@ export {
   type RefreshUse,
   type Store,
   type StoreCapabilities,
+  type StoreStats,
 } from './store.ts';
 export {
   clientDefaults,

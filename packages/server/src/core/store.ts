@@ -172,6 +172,15 @@ export interface Store {
    */
   purgeExpired(now: number, limit: number): Promise<number>;
 
+  /** What the store is doing now, for metrics and readiness; backends without a pool omit it. */
+  stats?(): StoreStats;
+
   /** Closes connections; the store is unusable afterwards. */
   close(): Promise<void>;
+}
+
+/** A snapshot of a store's resources (see {@link Store.stats}). */
+export interface StoreStats {
+  /** A connection pool: connections open, of them idle, and callers waiting for one. */
+  pool?: { size: number; idle: number; waiting: number };
 }
