@@ -31,6 +31,7 @@ export type {
 } from './refresh-request.ts';
 export type { RawResponse } from './http.ts';
 export { InvalidResponseError, OAuthResponseError, RefreshError, TransportError } from './errors.ts';
+export { calculatePKCECodeChallenge, randomNonce, randomPKCECodeVerifier, randomState } from './pkce.ts';
 export { parseWWWAuthenticate } from './www-authenticate.ts';
 export type { WWWAuthenticateChallenge } from './www-authenticate.ts';
 export { createTokenManager, ReauthenticationRequiredError } from './token-manager.ts';
