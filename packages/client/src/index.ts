@@ -32,6 +32,8 @@ export type {
 export type { RawResponse } from './http.ts';
 export { InvalidResponseError, OAuthResponseError, RefreshError, TransportError } from './errors.ts';
 export { calculatePKCECodeChallenge, randomNonce, randomPKCECodeVerifier, randomState } from './pkce.ts';
+export { buildAuthorizationUrl, buildAuthorizationUrlWithPAR } from './authorization-url.ts';
+export type { AuthorizationParameters, PushedAuthorizationRequestOptions } from './authorization-url.ts';
 export { parseWWWAuthenticate } from './www-authenticate.ts';
 export type { WWWAuthenticateChallenge } from './www-authenticate.ts';
 export { createTokenManager, ReauthenticationRequiredError } from './token-manager.ts';
