@@ -1,12 +1,13 @@
 import { parseWWWAuthenticate, type WWWAuthenticateChallenge } from './www-authenticate.ts';
 
 /**
- * Base class of every failure a refresh can end with (caller misuse is a `TypeError` instead).
- * Narrow on `kind`, or on the subclass with `instanceof`.
+ * Base class of every failure a refresh (or a sign-in: the authorization response, the code
+ * exchange) can end with (caller misuse is a `TypeError` instead). Narrow on `kind`, or on the
+ * subclass with `instanceof`.
  */
 export class RefreshError extends Error {
   /** Which member of the family this is. */
-  declare readonly kind: 'oauth' | 'invalid_response' | 'transport';
+  declare readonly kind: 'oauth' | 'invalid_response' | 'transport' | 'authorization';
   /** Whether sending the same request again could succeed (5xx, 429, network trouble). */
   readonly retryable: boolean;
   constructor(message: string, retryable: boolean, cause?: unknown) {

@@ -34,6 +34,7 @@ export { InvalidResponseError, OAuthResponseError, RefreshError, TransportError 
 export { calculatePKCECodeChallenge, randomNonce, randomPKCECodeVerifier, randomState } from './pkce.ts';
 export { buildAuthorizationUrl, buildAuthorizationUrlWithPAR } from './authorization-url.ts';
 export type { AuthorizationParameters, PushedAuthorizationRequestOptions } from './authorization-url.ts';
+export { AuthorizationResponseError, skipStateCheck } from './authorization-response.ts';
 export { parseWWWAuthenticate } from './www-authenticate.ts';
 export type { WWWAuthenticateChallenge } from './www-authenticate.ts';
 export { createTokenManager, ReauthenticationRequiredError } from './token-manager.ts';
