@@ -8,6 +8,13 @@
  * const config = await discovery(new URL('https://auth.example.com'), 'my-client', 's3cret')
  * const tokens = await refreshTokenGrant(config, refreshToken)
  * // DPoP-bound (RFC 9449): const tokens = await refreshTokenGrant(config, refreshToken, undefined, { DPoP: getDPoPHandle(config, keyPair) })
+ *
+ * // The first tokens, from an authorization code flow with PKCE:
+ * const codeVerifier = randomPKCECodeVerifier(), state = randomState()
+ * const url = buildAuthorizationUrl(config, { redirect_uri, scope: 'openid offline_access', state,
+ *   code_challenge: await calculatePKCECodeChallenge(codeVerifier), code_challenge_method: 'S256' })
+ * // ...the user comes back to redirect_uri...
+ * const first = await authorizationCodeGrant(config, currentUrl, { pkceCodeVerifier: codeVerifier, expectedState: state })
  */
 export { Configuration, allowInsecureRequests, customFetch } from './configuration.ts';
 export type { ClientMetadata, CustomFetch, CustomFetchOptions, ServerMetadata } from './configuration.ts';
@@ -35,6 +42,8 @@ export { calculatePKCECodeChallenge, randomNonce, randomPKCECodeVerifier, random
 export { buildAuthorizationUrl, buildAuthorizationUrlWithPAR } from './authorization-url.ts';
 export type { AuthorizationParameters, PushedAuthorizationRequestOptions } from './authorization-url.ts';
 export { AuthorizationResponseError, skipStateCheck } from './authorization-response.ts';
+export { authorizationCodeGrant } from './authorization-code-grant.ts';
+export type { AuthorizationCodeGrantChecks, AuthorizationCodeGrantOptions } from './authorization-code-grant.ts';
 export { parseWWWAuthenticate } from './www-authenticate.ts';
 export type { WWWAuthenticateChallenge } from './www-authenticate.ts';
 export { createTokenManager, ReauthenticationRequiredError } from './token-manager.ts';

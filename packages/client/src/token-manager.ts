@@ -79,8 +79,11 @@ export interface TokenManager {
   getTokens(): Promise<StoredTokens>;
   /** Refreshes now (still single flight), unless another caller or process just did. */
   refresh(): Promise<StoredTokens>;
-  /** Stores a token set obtained at sign-in (authorization code or any other grant). */
-  setTokens(tokens: TokenSetInput): Promise<StoredTokens>;
+  /**
+   * Stores a token set obtained at sign-in: `authorizationCodeGrant`'s result as it is, or any
+   * grant's token response (wire names). It must hold a `refresh_token`.
+   */
+  setTokens(tokens: TokenSetInput | TokenResponse): Promise<StoredTokens>;
   /**
    * `fetch` with `Authorization: Bearer`, or `DPoP` plus a proof for a DPoP-bound token (retried once
    * when the resource server asks for a nonce); after a 401 with `error="invalid_token"` it
@@ -267,14 +270,16 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       return refreshOnce(true, cached?.accessToken);
     },
     async setTokens(input) {
-      if (typeof input?.refresh_token !== 'string' || !input.refresh_token) throw new TypeError('"refresh_token" must be a non-empty string');
+      const refreshToken = input?.refresh_token;
+      if (typeof refreshToken !== 'string' || !refreshToken) throw new TypeError('"refresh_token" must be a non-empty string');
       return store.lock(key, async () => {
         const current = await store.get(key);
         const next: StoredTokens = {
           accessToken: input.access_token,
           tokenType: input.token_type?.toLowerCase(),
-          expiresAt: input.expires_in === undefined ? undefined : now() + Number(input.expires_in) * 1000,
-          refreshToken: input.refresh_token,
+          // A parsed response counts its lifetime from when it arrived.
+          expiresAt: input.expires_in === undefined ? undefined : now() + Number('expiresIn' in input ? input.expiresIn() : input.expires_in) * 1000,
+          refreshToken,
           scope: input.scope,
           idToken: input.id_token,
           version: (current?.version ?? 0) + 1,

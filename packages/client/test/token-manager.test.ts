@@ -6,6 +6,7 @@ import { ClientSecretBasic } from '../src/client-auth.ts';
 import { Configuration } from '../src/configuration.ts';
 import { InvalidResponseError, OAuthResponseError, TransportError } from '../src/errors.ts';
 import { createMemoryStore } from '../src/memory-store.ts';
+import { parseRefreshResponse } from '../src/refresh-request.ts';
 import { createTokenManager, ReauthenticationRequiredError, type TokenManagerOptions } from '../src/token-manager.ts';
 import type { StoredTokens, TokenStore } from '../src/token-store.ts';
 import { json, startServer, type TestServer } from './helpers/http-server.ts';
@@ -314,4 +315,27 @@ test('the fetch wrapper refuses DPoP-bound tokens (DPoP is not supported yet)', 
   const { manager } = await setup();
   await manager.setTokens({ refresh_token: 'rt', access_token: 'at', token_type: 'DPoP' });
   await assert.rejects(manager.fetch('http://127.0.0.1:9/'), TypeError);
+});
+
+test('setTokens takes a parsed token response as it is, its lifetime counted from when it arrived', async () => {
+  const server = await startTokenServer();
+  servers.push(server);
+  const config = new Configuration({ issuer: server.url, token_endpoint: server.tokenEndpoint }, 'c', 's');
+  const clock = 1_000_000_000_000;
+  const manager = createTokenManager({ config, store: createMemoryStore(), now: () => clock });
+  // A response that arrived 100 s ago with 600 s to live has (at most) 500 s left, not 600.
+  const result = parseRefreshResponse({ status: 200, headers: { 'content-type': 'application/json' }, bodyText: JSON.stringify({
+    access_token: 'at', token_type: 'DPoP', expires_in: 600, refresh_token: 'rt', id_token: 'a.b.c', scope: 'openid offline_access',
+  }) }, Date.now() - 100_000);
+  assert.ok(result.ok);
+  const stored = await manager.setTokens(result.tokens);
+  const left = stored.expiresAt! - clock;
+  assert.ok(left <= 500_000 && left > 400_000, `${left} ms left`);
+  assert.deepEqual({ ...stored, expiresAt: undefined }, {
+    accessToken: 'at', tokenType: 'dpop', expiresAt: undefined, refreshToken: 'rt', scope: 'openid offline_access', idToken: 'a.b.c', version: 1, issuedAt: clock,
+  });
+  // Without a refresh token (a sign-in without offline_access) there is no session to manage.
+  const bare = parseRefreshResponse({ status: 200, headers: { 'content-type': 'application/json' }, bodyText: '{"access_token":"at","token_type":"Bearer"}' });
+  assert.ok(bare.ok);
+  await assert.rejects(manager.setTokens(bare.tokens), TypeError);
 });
