@@ -20,3 +20,16 @@ test('no Node built-in on any import path of the package index (file-store.ts is
     assert.doesNotMatch(text, /\b(Buffer|process)\./, `${file} uses a Node global`);
   }
 });
+
+test('the sign-in code (authorization URL, PAR, code exchange) is tree-shaken out of the bare refresh path and the token manager', async () => {
+  const markers = ['authorization_code', 'pushed_authorization_request_endpoint', 'code_verifier', 'AuthorizationResponseError', 'skipStateCheck'];
+  const [flowName, flowSource] = Object.entries(scenarios).find(([name]) => /authorization code flow/.test(name))!;
+  const flow = await measure(flowSource);
+  // The markers are real: the code flow's bundle carries every one of them, jose still lazily loaded.
+  for (const marker of markers) assert.ok(flow.code.includes(marker), `${flowName} lacks ${marker}`);
+  assert.ok(flow.lazy > 3000);
+  for (const [name, source] of Object.entries(scenarios).slice(0, 2)) {
+    const { code } = await measure(source);
+    for (const marker of markers) assert.ok(!code.includes(marker), `${name} carries ${marker}`);
+  }
+});
