@@ -65,3 +65,69 @@ export async function startOidcProvider(options: { clients: object[]; scopes: st
     close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
   };
 }
+
+/** Where a user agent's trip through the authorization endpoint ended. */
+export type Landing =
+  /** A redirect to the redirect URI (response_mode query): the URL with the response. */
+  | { url: URL }
+  /** response_mode=form_post: the auto-submitting form's target and fields, as the browser would POST them. */
+  | { post: Request };
+
+const unescape = (text: string) =>
+  text.replace(/&(#x?[0-9a-f]+|amp|lt|gt|quot|apos);/gi, (_m, entity: string) =>
+    entity[0] === '#' ? String.fromCodePoint(Number(entity[1] === 'x' ? `0${entity.slice(1)}` : entity.slice(1))) : { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" }[entity.toLowerCase()]!);
+
+/** The first form of a page: its action and its inputs that have a value (hidden fields). */
+function firstForm(html: string, base: string): { action: URL; fields: URLSearchParams } {
+  const form = /<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/i.exec(html);
+  if (!form) throw new Error(`no form in the page: ${html.slice(0, 300)}`);
+  const fields = new URLSearchParams();
+  for (const [, name, value] of form[2].matchAll(/<input[^>]*name="([^"]*)"[^>]*value="([^"]*)"/gi)) fields.append(unescape(name), unescape(value));
+  return { action: new URL(unescape(form[1]), base), fields };
+}
+
+/**
+ * Drives oidc-provider's development interactions over HTTP as a browser would: follows redirects
+ * with its cookies, signs in as `login` on the login page, allows on the consent page (or aborts
+ * there with `abort`), and stops where the user agent would reach `redirectUri`.
+ */
+export async function signInThroughDevInteractions(authorizationUrl: URL, redirectUri: string, options: { login?: string; abort?: boolean; cookies?: Map<string, string> } = {}): Promise<Landing> {
+  const { login = 'alice', abort = false, cookies = new Map<string, string>() } = options;
+  let url = authorizationUrl.href;
+  let body: string | undefined;
+  for (let hops = 0; hops < 20; hops++) {
+    if (url.startsWith(redirectUri)) return { url: new URL(url) };
+    const response = await fetch(url, {
+      method: body === undefined ? 'GET' : 'POST',
+      body,
+      redirect: 'manual',
+      headers: { cookie: [...cookies].map(([name, value]) => `${name}=${value}`).join('; '), ...(body !== undefined && { 'content-type': 'application/x-www-form-urlencoded' }) },
+    });
+    for (const cookie of response.headers.getSetCookie()) {
+      const [pair] = cookie.split(';');
+      const at = pair.indexOf('=');
+      if (pair.slice(at + 1)) cookies.set(pair.slice(0, at), pair.slice(at + 1));
+      else cookies.delete(pair.slice(0, at));
+    }
+    body = undefined;
+    const location = response.headers.get('location');
+    if (location) {
+      url = new URL(location, url).href;
+      continue;
+    }
+    const html = await response.text();
+    const { action, fields } = firstForm(html, url);
+    if (action.href.startsWith(redirectUri)) {
+      return { post: new Request(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: fields }) };
+    }
+    if (response.status !== 200) throw new Error(`HTTP ${response.status} at ${url}: ${html.slice(0, 500)}`);
+    if (abort && fields.get('prompt') === 'consent') {
+      url = `${action.href}/abort`;
+      continue;
+    }
+    if (fields.get('prompt') === 'login') fields.set('login', login), fields.set('password', 'any');
+    url = action.href;
+    body = fields.toString();
+  }
+  throw new Error('too many redirects');
+}
