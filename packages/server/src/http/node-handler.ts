@@ -9,14 +9,20 @@ import { corePath } from './paths.ts';
 
 /** Options of {@link createNodeHandler}. */
 export interface NodeHandlerOptions {
-  /** Path the server is mounted at; defaults to the issuer's path. Use '' when a framework already stripped it. */
+  /**
+   * Path the server is mounted at, as clients address it; defaults to the issuer's path. The
+   * handler matches it against `req.originalUrl` when a framework set one (Express and Connect
+   * keep the full path there when they strip a mount prefix from `req.url`), else `req.url`.
+   */
   basePath?: string;
   /** Called for requests outside the server's paths (e.g. Express `next`); default: 404. */
   notFound?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /**
- * A `(req, res)` listener for `node:http`, Express or Fastify's raw mode.
+ * A `(req, res)` listener for `node:http`, Express (`app.use('/oauth', handler)`), Connect, or
+ * Fastify (from an `onRequest` hook after `reply.hijack()`). A body that a body parser already
+ * read (`express.urlencoded()`) is taken from `req.body`.
  *
  * @example
  * ```ts
@@ -27,7 +33,9 @@ export function createNodeHandler(server: AuthorizationServer, options: NodeHand
   const basePath = options.basePath ?? server.basePath;
   const origin = new URL(server.issuer).origin;
   return function handle(req: IncomingMessage, res: ServerResponse): void {
-    const rawUrl = req.url ?? '/';
+    // Express and Connect strip a mount prefix from `req.url` and keep the full path in
+    // `originalUrl`: the path the client addressed is what the issuer and DPoP's `htu` name.
+    const rawUrl = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
     const q = rawUrl.indexOf('?');
     const pathname = q === -1 ? rawUrl : rawUrl.slice(0, q);
     const path = corePath(pathname, basePath);
