@@ -1,3 +1,17 @@
+/**
+ * @refresh-grant/client/file-store: a token store in one file for Node.js, safe across OS
+ * processes, optionally encrypted at rest.
+ *
+ * @example
+ * ```ts
+ * import { createTokenManager } from '@refresh-grant/client'
+ * import { createFileStore } from '@refresh-grant/client/file-store'
+ * const manager = createTokenManager({ config, store: createFileStore({ path: 'tokens.json', encryptionKey }) })
+ * ```
+ *
+ * @packageDocumentation
+ * @module @refresh-grant/client/file-store
+ */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';

@@ -4,6 +4,7 @@
  * Web-standard globals plus jose only; the Node file store is `@refresh-grant/client/file-store`.
  *
  * @example
+ * ```ts
  * import { discovery, refreshTokenGrant } from '@refresh-grant/client'
  * const config = await discovery(new URL('https://auth.example.com'), 'my-client', 's3cret')
  * const tokens = await refreshTokenGrant(config, refreshToken)
@@ -15,6 +16,10 @@
  *   code_challenge: await calculatePKCECodeChallenge(codeVerifier), code_challenge_method: 'S256' })
  * // ...the user comes back to redirect_uri...
  * const first = await authorizationCodeGrant(config, currentUrl, { pkceCodeVerifier: codeVerifier, expectedState: state })
+ * ```
+ *
+ * @packageDocumentation
+ * @module @refresh-grant/client
  */
 export { Configuration, allowInsecureRequests, customFetch } from './configuration.ts';
 export type { ClientMetadata, CustomFetch, CustomFetchOptions, ServerMetadata } from './configuration.ts';

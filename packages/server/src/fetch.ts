@@ -9,5 +9,6 @@
  * ```
  *
  * @packageDocumentation
+ * @module @refresh-grant/server/fetch
  */
 export { createFetchHandler, type FetchHandlerOptions } from './http/fetch-handler.ts';

@@ -17,6 +17,7 @@
  * ```
  *
  * @packageDocumentation
+ * @module @refresh-grant/server
  */
 export { createAuthorizationServer, type AuthorizationServerOptions } from './server.ts';
 export {

@@ -8,5 +8,6 @@
  * ```
  *
  * @packageDocumentation
+ * @module @refresh-grant/server/node
  */
 export { createNodeHandler, type NodeHandlerOptions } from './http/node-handler.ts';

@@ -9,5 +9,6 @@
  * ```
  *
  * @packageDocumentation
+ * @module @refresh-grant/server/postgres
  */
 export { openPostgresStore, PostgresStore, type PostgresStoreOptions } from './stores/postgres-store.ts';

@@ -9,5 +9,6 @@
  * ```
  *
  * @packageDocumentation
+ * @module @refresh-grant/server/sqlite
  */
 export { openSqliteStore, SqliteStore, type SqliteStoreOptions } from './stores/sqlite-store.ts';

@@ -8,6 +8,7 @@
  * ```
  *
  * @packageDocumentation
+ * @module @refresh-grant/server/core
  */
 export {
   AuthorizationServer,
@@ -61,3 +62,4 @@ export {
 } from './auth/dpop.ts';
 export { decideRefresh, mustRotate, type RefreshRules } from './grants/refresh-token.ts';
 export { KeyRing, type KeyRingOptions, type KeyStore } from './tokens/keyring.ts';
+export type { JwsKey, SignatureStats, SignatureWorker } from './tokens/jws.ts';

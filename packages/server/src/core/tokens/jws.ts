@@ -18,7 +18,7 @@ export interface JwsKey {
 
 /**
  * Where signatures are computed when not on the calling thread (`signing-thread.ts` runs them
- * on a worker thread). It must return exactly {@link jwsSignature}'s result.
+ * on a worker thread). It must return exactly what signing on the calling thread returns.
  */
 export interface SignatureWorker {
   /** The base64url signature of `signingInput` with `key` (whose `kid` never changes meaning). */
