@@ -160,7 +160,7 @@ describe('the packed packages, installed in a fresh project outside the reposito
       );
       assert.equal(old.code, 1);
       assert.equal(old.stdout, '');
-      assert.match(old.stderr, /^refresh-grant needs Node\.js 22\.13 or later \(for node:sqlite\); this is Node\.js 20\.\d+\.\d+\.\n$/);
+      assert.match(old.stderr, /^refresh-grant needs Node\.js 22\.13\+ or 23\.4\+ \(for node:sqlite\); this is Node\.js 20\.\d+\.\d+\.\n$/);
     });
 
     it('clients add and grants issue on the serving database', async () => {

@@ -2,8 +2,9 @@
 // The `refresh-grant` command. Plain JavaScript that any Node parses, so that on a Node too old
 // for the server (node:sqlite) the user reads one line instead of a stack trace.
 const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 22 || (major === 22 && minor < 13)) {
-  process.stderr.write(`refresh-grant needs Node.js 22.13 or later (for node:sqlite); this is Node.js ${process.versions.node}.\n`);
+// node:sqlite works without a flag from 22.13 on the 22 line and from 23.4 on.
+if (major < 22 || (major === 22 && minor < 13) || (major === 23 && minor < 4)) {
+  process.stderr.write(`refresh-grant needs Node.js 22.13+ or 23.4+ (for node:sqlite); this is Node.js ${process.versions.node}.\n`);
   process.exit(1);
 }
 // `#main` is the built CLI (dist/main.js); inside the repository, npm scripts set the
