@@ -251,10 +251,8 @@ export class AuthorizationServer {
     // OIDC Core section 11: with openid, a refresh token only when offline_access was granted.
     const issuesRefreshToken = !scope.includes('openid') || scope.includes('offline_access');
     const refreshToken = timeOrderedHandle(tokenPrefixes.refreshToken);
-    await this.store.createGrant(grant, {
-      tokenHash: refreshTokenKey(refreshToken),
-      expiresAt: Math.min(now + client.idleTtl, grant.expiresAt),
-    });
+    const refreshTokenExpiresAt = Math.min(now + client.idleTtl, grant.expiresAt);
+    await this.store.createGrant(grant, { tokenHash: refreshTokenKey(refreshToken), expiresAt: refreshTokenExpiresAt });
     ctx.emit({ type: 'grant.issued', at: now, clientId: client.clientId, familyId: grant.familyId, generation: 1, subject: grant.subject });
     const tokens = await buildTokenResponse(ctx, {
       client,
@@ -262,6 +260,7 @@ export class AuthorizationServer {
       scope: grant.scope,
       audience: resources.length > 0 ? resources : [this.issuer],
       refreshToken: issuesRefreshToken ? refreshToken : undefined,
+      refreshTokenExpiresAt,
       dpopJkt: input.dpopJkt,
       now,
     });

@@ -11,6 +11,8 @@ export type ServerEventType =
   | 'refresh_token.replayed'
   | 'refresh_token.rejected'
   | 'refresh_token.reuse_detected'
+  | 'refresh_token.shadowing_detected'
+  | 'grant.dpop_bound'
   | 'grant.revoked'
   | 'access_token.revoked'
   | 'client_auth.failed'
@@ -26,7 +28,11 @@ export interface ServerEvent {
   familyId?: string;
   generation?: number;
   subject?: string;
-  /** Machine-readable reason: `unknown`, `expired`, `revoked`, `reuse`, `foreign_client`... */
+  /**
+   * Machine-readable reason: a refusal's (`unknown`, `expired`, `revoked`, `reuse`, `shadowing`,
+   * `foreign_client`, ...), a revocation's (`reuse`, `shadowing`, `revocation`, `admin`, ...), or
+   * `lost_response` for a benign replay.
+   */
   reason?: string;
   /** OAuth error code answered, when the event is a failure. */
   error?: string;

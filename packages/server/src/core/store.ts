@@ -32,24 +32,57 @@ export type RefreshRejection =
   | 'revoked'
   | 'foreign_client'
   | 'reuse'
+  | 'shadowing'
   | 'dpop_key_mismatch';
 
 /** What the core decided for a presented refresh token. */
 export type RefreshDecision =
   /**
    * Refuse. With `revokeFamily`, the store revokes the whole family in the same transaction,
-   * with `revokedAt` = `at` (the core's clock; the store's own when absent).
+   * with `revokedAt` = `at` (the core's clock; the store's own when absent) and `revokedReason`
+   * = `reason`; an earlier revocation is kept.
    */
   | { action: 'reject'; reason: RefreshRejection; revokeFamily?: boolean; at?: number }
   /**
    * Mark the token rotated at `at` (the core's clock; the store's own when absent), keeping
    * `successorSealed`, and insert the successor at generation + 1, created at the same time.
+   * With `bindDpopJkt` (RFC 9449 section 5), the unbound family is bound to that key from the
+   * successor's generation on (`dpopJkt`, `dpopBoundFrom`), in the same transaction.
    */
-  | { action: 'rotate'; successor: NewRefreshToken; successorSealed: string; at?: number }
-  /** Keep the token (rotation off) and slide its idle expiry to `expiresAt`. */
-  | { action: 'keep'; expiresAt: number }
-  /** Lost-response retry: change nothing; the core unseals the successor from the snapshot. */
-  | { action: 'replay' };
+  | { action: 'rotate'; successor: NewRefreshToken; successorSealed: string; at?: number; bindDpopJkt?: string }
+  /** Keep the token (rotation off): slide its idle expiry to `expiresAt`, record `usedAt` = `at`. */
+  | { action: 'keep'; expiresAt: number; at?: number }
+  /**
+   * Lost-response retry: no token changes (the core unseals the successor from the snapshot);
+   * the family records the replay: `replayGeneration` = the token's generation, `replayedAt` = `at`.
+   */
+  | { action: 'replay'; at?: number };
+
+/** A grant with what its refresh tokens say about it: for listing a subject's sessions. */
+export interface GrantSession {
+  grant: GrantRecord;
+  /** Generation of the family's newest refresh token (0 when none is left). */
+  generation: number;
+  /** When a refresh token of the family was last used (rotated, kept or replayed); absent: never. */
+  lastUsedAt?: number;
+}
+
+/** Which grants a listing or a bulk revocation is about. */
+export interface GrantFilter {
+  subject?: string;
+  clientId?: string;
+}
+
+/**
+ * The last use of a family from its newest token and its replay record: a rotation created the
+ * newest token (generation > 1), a kept token records `usedAt`, a replay `replayedAt`. For stores
+ * implementing {@link Store.listSessions}.
+ */
+export function lastUse(grant: GrantRecord, newest: Pick<RefreshTokenRecord, 'generation' | 'createdAt' | 'usedAt'> | undefined): number | undefined {
+  const times = [grant.replayedAt, newest?.usedAt, newest && newest.generation > 1 ? newest.createdAt : undefined];
+  const known = times.filter((t): t is number => t !== undefined);
+  return known.length > 0 ? Math.max(...known) : undefined;
+}
 
 /** What {@link Store.useRefreshToken} returns: the snapshot it decided on and the decision it applied. */
 export interface RefreshUse {
@@ -116,7 +149,17 @@ export interface Store {
   /** The grant, revoked or not, or undefined. */
   getGrant(familyId: string): Promise<GrantRecord | undefined>;
   /** Grants matching every given filter, newest first. */
-  listGrants(filter: { subject?: string; clientId?: string }): Promise<GrantRecord[]>;
+  listGrants(filter: GrantFilter): Promise<GrantRecord[]>;
+  /**
+   * Like {@link listGrants}, each grant with its newest generation and last use (see
+   * {@link GrantSession}, {@link lastUse}): a subject's sessions.
+   */
+  listSessions(filter: GrantFilter): Promise<GrantSession[]>;
+  /**
+   * Revokes every active grant matching the filter (at least one of `subject`, `clientId`, else a
+   * `TypeError`), in one statement, as {@link revokeGrant} does one; returns their family ids.
+   */
+  revokeGrants(filter: GrantFilter, reason: string, now: number): Promise<string[]>;
   /**
    * Revokes a whole family: every refresh token of the grant stops working and its access
    * tokens introspect as inactive. The grant stays as a tombstone until it expires so that

@@ -46,6 +46,11 @@ export interface ClientRecord {
   jwks?: { keys: Jwk[] };
   /** For `private_key_jwt`: where to fetch the client's public keys. */
   jwksUri?: string;
+  /**
+   * For `client_secret_jwt` and `private_key_jwt`: the furthest a client assertion's `exp` may be
+   * from now, in seconds; absent: the server's setting (default 3600).
+   */
+  assertionMaxLifetime?: number;
   /** Space-delimited scope the client may be granted. Empty means any. */
   scope: string;
   /** Resource indicators (RFC 8707) the client may be granted. Empty means any. */
@@ -96,11 +101,21 @@ export interface GrantRecord {
   idTokenClaims?: Record<string, unknown>;
   /** RFC 9449: JWK thumbprint the family is bound to (public clients using DPoP). */
   dpopJkt?: string;
+  /**
+   * RFC 9449 section 5: the first generation issued bound to `dpopJkt`. Absent (read: 1) when the
+   * family was bound at issue; later when it was bound at the first refresh that carried a proof.
+   * Tokens of earlier generations were issued unbound.
+   */
+  dpopBoundFrom?: number;
+  /** Lost-response retry: the generation of the token most recently replayed in this family. */
+  replayGeneration?: number;
+  /** When that replay happened. */
+  replayedAt?: number;
   createdAt: number;
   /** No refresh token of the family lives past this. */
   expiresAt: number;
   revokedAt?: number;
-  /** Why the family was revoked: `reuse`, `revocation`, `admin`. */
+  /** Why the family was revoked: `reuse`, `shadowing`, `revocation`, `admin`, ... */
   revokedReason?: string;
 }
 
@@ -119,6 +134,8 @@ export interface RefreshTokenRecord {
   expiresAt: number;
   state: RefreshTokenState;
   rotatedAt?: number;
+  /** When it was last used without rotation (its idle expiry slid; rotation off). */
+  usedAt?: number;
   /** Hash of the successor, once rotated. */
   successorHash?: string;
   /**

@@ -118,6 +118,18 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'refresh token lifecycle',
+    // DPoP binding on proof, replay bookkeeping (shadowing detection), last use of kept tokens,
+    // per-client client assertion lifetime.
+    sql: (s) => `
+      ALTER TABLE ${s}.grants ADD COLUMN dpop_bound_from integer,
+        ADD COLUMN replay_generation integer, ADD COLUMN replayed_at bigint;
+      ALTER TABLE ${s}.refresh_tokens ADD COLUMN used_at bigint;
+      ALTER TABLE ${s}.clients ADD COLUMN assertion_max_lifetime integer;
+    `,
+  },
 ];
 
 /** Quotes an SQL identifier. */

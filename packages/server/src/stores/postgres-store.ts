@@ -7,12 +7,15 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
-import type {
-  RefreshDecision,
-  RefreshSnapshot,
-  RefreshUse,
-  Store,
-  StoreCapabilities,
+import {
+  lastUse,
+  type GrantFilter,
+  type GrantSession,
+  type RefreshDecision,
+  type RefreshSnapshot,
+  type RefreshUse,
+  type Store,
+  type StoreCapabilities,
 } from '../core/store.ts';
 import type {
   AccessTokenFormat,
@@ -140,8 +143,8 @@ export class PostgresStore implements Store {
     await this.#pool.query(
       `INSERT INTO ${this.#t.clients} (client_id, auth_method, secret_hash, secret_sealed, jwks, jwks_uri, scope,
          resources, rotation, retry_window, idle_ttl, absolute_ttl, access_token_ttl, access_token_format,
-         id_token_ttl, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+         id_token_ttl, created_at, assertion_max_lifetime)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
        ON CONFLICT (client_id) DO UPDATE SET
          auth_method = EXCLUDED.auth_method, secret_hash = EXCLUDED.secret_hash,
          secret_sealed = EXCLUDED.secret_sealed, jwks = EXCLUDED.jwks, jwks_uri = EXCLUDED.jwks_uri,
@@ -149,7 +152,7 @@ export class PostgresStore implements Store {
          retry_window = EXCLUDED.retry_window, idle_ttl = EXCLUDED.idle_ttl,
          absolute_ttl = EXCLUDED.absolute_ttl, access_token_ttl = EXCLUDED.access_token_ttl,
          access_token_format = EXCLUDED.access_token_format, id_token_ttl = EXCLUDED.id_token_ttl,
-         created_at = EXCLUDED.created_at`,
+         created_at = EXCLUDED.created_at, assertion_max_lifetime = EXCLUDED.assertion_max_lifetime`,
       [
         client.clientId,
         client.authMethod,
@@ -167,6 +170,7 @@ export class PostgresStore implements Store {
         client.accessTokenFormat,
         client.idTokenTtl,
         client.createdAt,
+        client.assertionMaxLifetime ?? null,
       ],
     );
   }
@@ -195,8 +199,9 @@ export class PostgresStore implements Store {
     await this.#transaction(async (db) => {
       await db.query(
         `INSERT INTO ${this.#t.grants} (family_id, client_id, subject, scope, resources, auth_time,
-           id_token_claims, dpop_jkt, created_at, expires_at, revoked_at, revoked_reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+           id_token_claims, dpop_jkt, created_at, expires_at, revoked_at, revoked_reason, dpop_bound_from,
+           replay_generation, replayed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
         [
           grant.familyId,
           grant.clientId,
@@ -210,6 +215,9 @@ export class PostgresStore implements Store {
           grant.expiresAt,
           grant.revokedAt ?? null,
           grant.revokedReason ?? null,
+          grant.dpopBoundFrom ?? null,
+          grant.replayGeneration ?? null,
+          grant.replayedAt ?? null,
         ],
       );
       await db.query(
@@ -233,6 +241,39 @@ export class PostgresStore implements Store {
       [filter.subject ?? null, filter.clientId ?? null],
     );
     return rows.map(toGrant);
+  }
+
+  async listSessions(filter: GrantFilter): Promise<GrantSession[]> {
+    const { rows } = await this.#pool.query(
+      `SELECT g.*, t.generation AS t_generation, t.created_at AS t_created_at, t.used_at AS t_used_at
+       FROM ${this.#t.grants} g
+       LEFT JOIN ${this.#t.tokens} t ON t.family_id = g.family_id
+         AND t.generation = (SELECT max(generation) FROM ${this.#t.tokens} WHERE family_id = g.family_id)
+       WHERE ($1::text IS NULL OR g.subject = $1) AND ($2::text IS NULL OR g.client_id = $2)
+       ORDER BY g.created_at DESC, g.seq DESC`,
+      [filter.subject ?? null, filter.clientId ?? null],
+    );
+    return rows.map((row) => {
+      const grant = toGrant(row);
+      if (row.t_generation === null) return { grant, generation: 0 };
+      const newest = withOptional<{ generation: number; createdAt: number; usedAt?: number }>(
+        { generation: Number(row.t_generation), createdAt: Number(row.t_created_at) },
+        { usedAt: num(row.t_used_at) },
+      );
+      const lastUsedAt = lastUse(grant, newest);
+      return lastUsedAt === undefined ? { grant, generation: newest.generation } : { grant, generation: newest.generation, lastUsedAt };
+    });
+  }
+
+  async revokeGrants(filter: GrantFilter, reason: string, now: number): Promise<string[]> {
+    if (filter.subject === undefined && filter.clientId === undefined) throw new TypeError('revokeGrants needs a subject or a clientId');
+    const { rows } = await this.#pool.query(
+      `UPDATE ${this.#t.grants} SET revoked_at = $3, revoked_reason = $4
+       WHERE ($1::text IS NULL OR subject = $1) AND ($2::text IS NULL OR client_id = $2) AND revoked_at IS NULL
+       RETURNING family_id`,
+      [filter.subject ?? null, filter.clientId ?? null, now, reason],
+    );
+    return rows.map((row) => row.family_id as string);
   }
 
   async revokeGrant(familyId: string, reason: string, now: number): Promise<boolean> {
@@ -317,6 +358,15 @@ export class PostgresStore implements Store {
       switch (decision.action) {
         case 'rotate': {
           const now = decision.at ?? nowSeconds();
+          // RFC 9449 section 5: binding the family on proof rides in the same statement: the
+          // rotation happens only while the family is unbound (else nothing changes and the
+          // rotation fails below), and the binding only with the rotation.
+          const unbound = decision.bindDpopJkt === undefined ? '' :
+            ` AND EXISTS (SELECT 1 FROM ${t.grants} WHERE family_id = ${db.escapeLiteral(token!.familyId)} AND dpop_jkt IS NULL)`;
+          const bind = decision.bindDpopJkt === undefined ? '' : `, bound AS (
+              UPDATE ${t.grants} SET dpop_jkt = ${db.escapeLiteral(decision.bindDpopJkt)}, dpop_bound_from = r.generation + 1
+              FROM rotated r WHERE ${t.grants}.family_id = r.family_id AND ${t.grants}.dpop_jkt IS NULL
+              RETURNING 1)`;
           // RFC 9700 section 4.14.2: the presented token is invalidated as its successor is
           // issued, in one statement: the insert only happens if the update did.
           write = `WITH rotated AS (
@@ -324,8 +374,8 @@ export class PostgresStore implements Store {
               SET state = 'rotated', rotated_at = ${int(now)},
                 successor_hash = ${db.escapeLiteral(decision.successor.tokenHash)},
                 successor_sealed = ${db.escapeLiteral(decision.successorSealed)}
-              WHERE token_hash = ${db.escapeLiteral(tokenHash)} AND state = 'active'
-              RETURNING family_id, generation)
+              WHERE token_hash = ${db.escapeLiteral(tokenHash)} AND state = 'active'${unbound}
+              RETURNING family_id, generation)${bind}
             INSERT INTO ${t.tokens} (token_hash, family_id, generation, created_at, expires_at, state)
             SELECT ${db.escapeLiteral(decision.successor.tokenHash)}, family_id, generation + 1, ${int(now)},
               ${int(decision.successor.expiresAt)}, 'active'
@@ -335,15 +385,19 @@ export class PostgresStore implements Store {
         case 'reject':
           if (decision.revokeFamily && token) {
             // RFC 9700 section 4.14.2: on reuse, the whole family is revoked in the same transaction.
-            write = `UPDATE ${t.grants} SET revoked_at = ${int(decision.at ?? nowSeconds())}, revoked_reason = 'reuse'
+            write = `UPDATE ${t.grants} SET revoked_at = ${int(decision.at ?? nowSeconds())},
+              revoked_reason = ${db.escapeLiteral(decision.reason)}
               WHERE family_id = ${db.escapeLiteral(token.familyId)} AND revoked_at IS NULL`;
           }
           break;
         case 'keep':
-          write = `UPDATE ${t.tokens} SET expires_at = ${int(decision.expiresAt)}
+          write = `UPDATE ${t.tokens} SET expires_at = ${int(decision.expiresAt)}, used_at = ${int(decision.at ?? nowSeconds())}
             WHERE token_hash = ${db.escapeLiteral(tokenHash)}`;
           break;
         case 'replay':
+          // The family records the replay (shadowing detection reads it).
+          write = `UPDATE ${t.grants} SET replay_generation = ${int(token!.generation)}, replayed_at = ${int(decision.at ?? nowSeconds())}
+            WHERE family_id = ${db.escapeLiteral(token!.familyId)}`;
           break;
       }
       const applied = write
@@ -591,6 +645,7 @@ function toClient(row: QueryResultRow): ClientRecord {
       secretSealed: row.secret_sealed,
       jwks: row.jwks as { keys: Jwk[] } | null,
       jwksUri: row.jwks_uri,
+      assertionMaxLifetime: num(row.assertion_max_lifetime),
     },
   );
 }
@@ -612,6 +667,9 @@ function toGrant(row: QueryResultRow): GrantRecord {
       dpopJkt: row.dpop_jkt,
       revokedAt: num(row.revoked_at),
       revokedReason: row.revoked_reason,
+      dpopBoundFrom: num(row.dpop_bound_from),
+      replayGeneration: num(row.replay_generation),
+      replayedAt: num(row.replayed_at),
     },
   );
 }
@@ -630,6 +688,7 @@ function toToken(row: QueryResultRow): RefreshTokenRecord {
       rotatedAt: num(row.rotated_at),
       successorHash: row.successor_hash,
       successorSealed: row.successor_sealed,
+      usedAt: num(row.used_at),
     },
   );
 }

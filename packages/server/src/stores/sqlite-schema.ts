@@ -101,6 +101,15 @@ export const sqliteMigrations: readonly string[] = [
   ) STRICT;
   CREATE INDEX signing_keys_by_created ON signing_keys (created_at);
   `,
+  // Refresh-token lifecycle: DPoP binding on proof, replay bookkeeping (shadowing detection),
+  // last use of kept tokens, per-client client assertion lifetime.
+  `
+  ALTER TABLE grants ADD COLUMN dpop_bound_from INTEGER;
+  ALTER TABLE grants ADD COLUMN replay_generation INTEGER;
+  ALTER TABLE grants ADD COLUMN replayed_at INTEGER;
+  ALTER TABLE refresh_tokens ADD COLUMN used_at INTEGER;
+  ALTER TABLE clients ADD COLUMN assertion_max_lifetime INTEGER;
+  `,
 ];
 
 /**

@@ -9,12 +9,15 @@
  * (group commit, see {@link SqliteStore.useRefreshToken}).
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
-import type {
-  RefreshDecision,
-  RefreshSnapshot,
-  RefreshUse,
-  Store,
-  StoreCapabilities,
+import {
+  lastUse,
+  type GrantFilter,
+  type GrantSession,
+  type RefreshDecision,
+  type RefreshSnapshot,
+  type RefreshUse,
+  type Store,
+  type StoreCapabilities,
 } from '../core/store.ts';
 import type {
   AccessTokenFormat,
@@ -49,14 +52,15 @@ type Row = Record<string, SQLInputValue>;
 
 const clientColumns =
   'client_id, auth_method, secret_hash, secret_sealed, jwks, jwks_uri, scope, resources, rotation, ' +
-  'retry_window, idle_ttl, absolute_ttl, access_token_ttl, access_token_format, id_token_ttl, created_at';
+  'retry_window, idle_ttl, absolute_ttl, access_token_ttl, access_token_format, id_token_ttl, created_at, ' +
+  'assertion_max_lifetime';
 const grantColumnList = [
   'family_id', 'client_id', 'subject', 'scope', 'resources', 'auth_time', 'id_token_claims', 'dpop_jkt',
-  'created_at', 'expires_at', 'revoked_at', 'revoked_reason',
+  'created_at', 'expires_at', 'revoked_at', 'revoked_reason', 'dpop_bound_from', 'replay_generation', 'replayed_at',
 ];
 const tokenColumnList = [
   'token_hash', 'family_id', 'generation', 'created_at', 'expires_at', 'state', 'rotated_at',
-  'successor_hash', 'successor_sealed',
+  'successor_hash', 'successor_sealed', 'used_at',
 ];
 const grantColumns = grantColumnList.join(', ');
 const opaqueColumns =
@@ -87,6 +91,15 @@ function nowSeconds(): number {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Runs the form of `statements` that `filter` selects, with `leading` parameters first. */
+function run(statements: ByGrantFilter, filter: GrantFilter, leading: SQLInputValue[]): unknown[] {
+  const { subject, clientId } = filter;
+  if (subject !== undefined && clientId !== undefined) return statements.both.all(...leading, subject, clientId);
+  if (subject !== undefined) return statements.subject.all(...leading, subject);
+  if (clientId !== undefined) return statements.client.all(...leading, clientId);
+  return statements.all.all(...leading);
 }
 
 /** Optional field to column: absent becomes NULL. */
@@ -122,6 +135,7 @@ function toClient(r: Row): ClientRecord {
   put(client, 'secretSealed', r.secret_sealed);
   if (r.jwks !== null) client.jwks = JSON.parse(r.jwks as string) as { keys: Jwk[] };
   put(client, 'jwksUri', r.jwks_uri);
+  put(client, 'assertionMaxLifetime', r.assertion_max_lifetime);
   return client;
 }
 
@@ -141,6 +155,9 @@ function toGrant(r: Row, p = ''): GrantRecord {
   put(grant, 'dpopJkt', r[`${p}dpop_jkt`]);
   put(grant, 'revokedAt', r[`${p}revoked_at`]);
   put(grant, 'revokedReason', r[`${p}revoked_reason`]);
+  put(grant, 'dpopBoundFrom', r[`${p}dpop_bound_from`]);
+  put(grant, 'replayGeneration', r[`${p}replay_generation`]);
+  put(grant, 'replayedAt', r[`${p}replayed_at`]);
   return grant;
 }
 
@@ -156,6 +173,7 @@ function toToken(r: Row, p = ''): RefreshTokenRecord {
   put(token, 'rotatedAt', r[`${p}rotated_at`]);
   put(token, 'successorHash', r[`${p}successor_hash`]);
   put(token, 'successorSealed', r[`${p}successor_sealed`]);
+  put(token, 'usedAt', r[`${p}used_at`]);
   return token;
 }
 
@@ -194,9 +212,24 @@ function toSigningKey(r: Row): SigningKeyRecord {
   return key;
 }
 
+/** The four forms of a statement filtered by grant subject and/or client (each can use its index). */
+type ByGrantFilter = Record<'subject' | 'client' | 'both' | 'all', StatementSync>;
+
+/** The newest token of each listed grant (LEFT JOIN: a grant whose tokens were purged has none). */
+const sessionSql = (where: string) =>
+  `SELECT ${grantColumnList.map((c) => `g.${c}`).join(', ')}, t.generation AS t_generation, t.created_at AS t_created_at, ` +
+  't.used_at AS t_used_at FROM grants g LEFT JOIN refresh_tokens t ON t.family_id = g.family_id AND t.generation = ' +
+  `(SELECT max(generation) FROM refresh_tokens WHERE family_id = g.family_id) ${where} ORDER BY g.created_at DESC, g.rowid DESC`;
+
 /** Every statement the store runs, prepared once at open. */
 function prepareStatements(db: DatabaseSync) {
   const p = (sql: string): StatementSync => db.prepare(sql);
+  const byFilter = (sql: (where: string) => string): ByGrantFilter => ({
+    subject: p(sql('WHERE g.subject = ?')),
+    client: p(sql('WHERE g.client_id = ?')),
+    both: p(sql('WHERE g.subject = ? AND g.client_id = ?')),
+    all: p(sql('')),
+  });
   return {
     begin: p('BEGIN IMMEDIATE'),
     commit: p('COMMIT'),
@@ -208,7 +241,7 @@ function prepareStatements(db: DatabaseSync) {
     getClient: p(`SELECT ${clientColumns} FROM clients WHERE client_id = ?`),
     dataVersion: p('PRAGMA data_version'),
     saveClient: p(
-      `INSERT OR REPLACE INTO clients (${clientColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO clients (${clientColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     listClients: p(`SELECT ${clientColumns} FROM clients ORDER BY client_id`),
     deleteClient: p('DELETE FROM clients WHERE client_id = ?'),
@@ -216,7 +249,7 @@ function prepareStatements(db: DatabaseSync) {
       "UPDATE grants SET revoked_at = ?, revoked_reason = 'admin' WHERE client_id = ? AND revoked_at IS NULL",
     ),
 
-    insertGrant: p(`INSERT INTO grants (${grantColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    insertGrant: p(`INSERT INTO grants (${grantColumns}) VALUES (${grantColumnList.map(() => '?').join(', ')})`),
     getGrant: p(`SELECT ${grantColumns} FROM grants WHERE family_id = ?`),
     listGrantsAll: p(`SELECT ${grantColumns} FROM grants ORDER BY created_at DESC, rowid DESC`),
     listGrantsBySubject: p(
@@ -231,6 +264,12 @@ function prepareStatements(db: DatabaseSync) {
     revokeGrant: p(
       'UPDATE grants SET revoked_at = ?, revoked_reason = ? WHERE family_id = ? AND revoked_at IS NULL',
     ),
+    listSessions: byFilter(sessionSql),
+    revokeGrants: byFilter((where) =>
+      `UPDATE grants SET revoked_at = ?, revoked_reason = ? ${where.replaceAll('g.', '') || 'WHERE 1'} AND revoked_at IS NULL RETURNING family_id`,
+    ),
+    bindGrant: p('UPDATE grants SET dpop_jkt = ?, dpop_bound_from = ? WHERE family_id = ? AND dpop_jkt IS NULL'),
+    recordReplay: p('UPDATE grants SET replay_generation = ?, replayed_at = ? WHERE family_id = ?'),
 
     insertToken: p(
       "INSERT INTO refresh_tokens (token_hash, family_id, generation, created_at, expires_at, state) VALUES (?, ?, ?, ?, ?, 'active')",
@@ -239,7 +278,7 @@ function prepareStatements(db: DatabaseSync) {
     rotateToken: p(
       "UPDATE refresh_tokens SET state = 'rotated', rotated_at = ?, successor_hash = ?, successor_sealed = ? WHERE token_hash = ? AND state = 'active'",
     ),
-    slideToken: p('UPDATE refresh_tokens SET expires_at = ? WHERE token_hash = ?'),
+    slideToken: p('UPDATE refresh_tokens SET expires_at = ?, used_at = ? WHERE token_hash = ?'),
 
     // An entry past its expiry counts as absent: the upsert overwrites it and reports a change.
     consumeOnce: p(
@@ -411,7 +450,7 @@ export class SqliteStore implements Store {
     this.#s.saveClient.run(
       c.clientId, c.authMethod, opt(c.secretHash), opt(c.secretSealed), optJson(c.jwks), opt(c.jwksUri),
       c.scope, JSON.stringify(c.resources), c.rotation ? 1 : 0, c.retryWindow, c.idleTtl, c.absoluteTtl,
-      c.accessTokenTtl, c.accessTokenFormat, c.idTokenTtl, c.createdAt,
+      c.accessTokenTtl, c.accessTokenFormat, c.idTokenTtl, c.createdAt, opt(c.assertionMaxLifetime),
     );
   }
 
@@ -433,7 +472,7 @@ export class SqliteStore implements Store {
       this.#s.insertGrant.run(
         g.familyId, g.clientId, g.subject, g.scope, JSON.stringify(g.resources), g.authTime,
         optJson(g.idTokenClaims), opt(g.dpopJkt), g.createdAt, g.expiresAt, opt(g.revokedAt),
-        opt(g.revokedReason),
+        opt(g.revokedReason), opt(g.dpopBoundFrom), opt(g.replayGeneration), opt(g.replayedAt),
       );
       this.#s.insertToken.run(firstToken.tokenHash, g.familyId, 1, g.createdAt, firstToken.expiresAt);
     });
@@ -457,6 +496,24 @@ export class SqliteStore implements Store {
       rows = this.#s.listGrantsAll.all();
     }
     return (rows as Row[]).map((r) => toGrant(r));
+  }
+
+  async listSessions(filter: GrantFilter): Promise<GrantSession[]> {
+    const rows = run(this.#s.listSessions, filter, []) as Row[];
+    return rows.map((r) => {
+      const grant = toGrant(r);
+      if (r.t_generation === null) return { grant, generation: 0 };
+      const newest = { generation: r.t_generation as number, createdAt: r.t_created_at as number };
+      if (r.t_used_at !== null) (newest as { usedAt?: number }).usedAt = r.t_used_at as number;
+      const lastUsedAt = lastUse(grant, newest);
+      return lastUsedAt === undefined ? { grant, generation: newest.generation } : { grant, generation: newest.generation, lastUsedAt };
+    });
+  }
+
+  async revokeGrants(filter: GrantFilter, reason: string, now: number): Promise<string[]> {
+    if (filter.subject === undefined && filter.clientId === undefined) throw new TypeError('revokeGrants needs a subject or a clientId');
+    const rows = await this.#write(() => run(this.#s.revokeGrants, filter, [now, reason]) as Row[]);
+    return rows.map((r) => r.family_id as string);
   }
 
   async revokeGrant(familyId: string, reason: string, now: number): Promise<boolean> {
@@ -586,15 +643,17 @@ export class SqliteStore implements Store {
   #apply(snapshot: RefreshSnapshot | undefined, decision: RefreshDecision): void {
     switch (decision.action) {
       case 'replay':
+        if (!snapshot) throw new Error('cannot replay an unknown refresh token');
+        this.#s.recordReplay.run(snapshot.token.generation, decision.at ?? nowSeconds(), snapshot.grant.familyId);
         return;
       case 'reject':
         if (decision.revokeFamily && snapshot) {
-          this.#s.revokeGrant.run(decision.at ?? nowSeconds(), 'reuse', snapshot.grant.familyId);
+          this.#s.revokeGrant.run(decision.at ?? nowSeconds(), decision.reason, snapshot.grant.familyId);
         }
         return;
       case 'keep': {
         if (!snapshot) throw new Error('cannot keep an unknown refresh token');
-        this.#s.slideToken.run(decision.expiresAt, snapshot.token.tokenHash);
+        this.#s.slideToken.run(decision.expiresAt, decision.at ?? nowSeconds(), snapshot.token.tokenHash);
         return;
       }
       case 'rotate': {
@@ -609,6 +668,10 @@ export class SqliteStore implements Store {
         this.#s.insertToken.run(
           decision.successor.tokenHash, token.familyId, token.generation + 1, now, decision.successor.expiresAt,
         );
+        // RFC 9449 section 5: bound from the successor on; a family is bound at most once.
+        if (decision.bindDpopJkt !== undefined && this.#s.bindGrant.run(decision.bindDpopJkt, token.generation + 1, token.familyId).changes !== 1) {
+          throw new Error('refresh token family is already DPoP-bound; refusing to bind it again');
+        }
         return;
       }
     }

@@ -110,6 +110,7 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
           secretSealed: 'sealed-secret',
           jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', kid: 'k1', alg: 'ES256', use: 'sig' }] },
           jwksUri: 'https://client.example/jwks',
+          assertionMaxLifetime: 900,
           scope: 'openid offline_access api:read',
           resources: ['https://api.example/', 'urn:x'],
           rotation: false,
@@ -281,6 +282,72 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
         for (let i = 1; i < all.length; i++) assert.ok(all[i - 1].createdAt >= all[i].createdAt);
       });
 
+      it('createGrant round-trips the binding and replay fields', async () => {
+        const grant = grantFor({ dpopJkt: 'jkt', dpopBoundFrom: 4, replayGeneration: 3, replayedAt: now() - 9 });
+        await store.createGrant(grant, newToken());
+        assert.deepStrictEqual(await store.getGrant(grant.familyId), grant);
+      });
+
+      it('listSessions: each grant with its newest generation and last use (rotation, keep, replay), filtered, newest first', async () => {
+        const subject = `sessions-${randomId()}`;
+        const c1 = `c1-${randomId()}`;
+        const c2 = `c2-${randomId()}`;
+        const t = now();
+        const unused = await seedGrant({ subject, clientId: c1, createdAt: t - 400 });
+        const rotated = await seedGrant({ subject, clientId: c1, createdAt: t - 300 });
+        const kept = await seedGrant({ subject, clientId: c2, createdAt: t - 200 });
+        const replayed = await seedGrant({ subject, clientId: c2, createdAt: t - 100 });
+        const second = newToken();
+        await store.useRefreshToken(rotated.first.tokenHash, () => ({ ...rotateTo(second), at: t - 250 }));
+        await store.useRefreshToken(second.tokenHash, () => ({ ...rotateTo(newToken()), at: t - 240 }));
+        await store.useRefreshToken(kept.first.tokenHash, () => ({ action: 'keep', expiresAt: t + 999, at: t - 150 }));
+        const next = newToken();
+        await store.useRefreshToken(replayed.first.tokenHash, () => ({ ...rotateTo(next), at: t - 90 }));
+        await store.useRefreshToken(replayed.first.tokenHash, () => ({ action: 'replay', at: t - 80 }));
+        await store.revokeGrant(unused.grant.familyId, 'admin', t);
+
+        const sessions = await store.listSessions({ subject });
+        assert.deepStrictEqual(sessions.map((s) => s.grant.familyId), [replayed, kept, rotated, unused].map((g) => g.grant.familyId));
+        assert.deepStrictEqual(sessions.map((s) => s.generation), [2, 1, 3, 1]);
+        assert.deepStrictEqual(sessions.map((s) => s.lastUsedAt), [t - 80, t - 150, t - 240, undefined]);
+        assert.equal('lastUsedAt' in sessions[3], false);
+        assert.equal(sessions[3].grant.revokedReason, 'admin');
+        assert.deepStrictEqual((await store.listSessions({ subject, clientId: c2 })).map((s) => s.grant.familyId), [replayed, kept].map((g) => g.grant.familyId));
+        assert.deepStrictEqual((await store.listSessions({ clientId: c1 })).map((s) => s.grant.familyId), [rotated, unused].map((g) => g.grant.familyId));
+        assert.deepStrictEqual(await store.listSessions({ subject: `nobody-${randomId()}` }), []);
+      });
+
+      it('revokeGrants revokes the active grants of a subject, of a client, or of both, once; needs a filter', async () => {
+        const subject = `bulk-${randomId()}`;
+        const c1 = `c1-${randomId()}`;
+        const c2 = `c2-${randomId()}`;
+        const a = (await seedGrant({ subject, clientId: c1 })).grant;
+        const { grant: b, first: bFirst } = await seedGrant({ subject, clientId: c2 });
+        const c = (await seedGrant({ subject, clientId: c2 })).grant;
+        const earlier = (await seedGrant({ subject, clientId: c1 })).grant;
+        const other = (await seedGrant({ clientId: c1 })).grant;
+        const t = now();
+        await store.revokeGrant(earlier.familyId, 'revocation', t - 50);
+
+        const sorted = (ids: string[]) => [...ids].sort();
+        // Subject and client: only b and c.
+        assert.deepStrictEqual(sorted(await store.revokeGrants({ subject, clientId: c2 }, 'logout', t)), sorted([b.familyId, c.familyId]));
+        assert.equal((await store.getGrant(b.familyId))?.revokedReason, 'logout');
+        assert.equal((await store.getGrant(a.familyId))?.revokedAt, undefined);
+        // The subject: a is left; b and c are already revoked, earlier keeps its revocation.
+        assert.deepStrictEqual(await store.revokeGrants({ subject }, 'account_compromised', t + 1), [a.familyId]);
+        const kept = await store.getGrant(earlier.familyId);
+        assert.equal(kept?.revokedAt, t - 50);
+        assert.equal(kept?.revokedReason, 'revocation');
+        assert.equal((await store.getGrant(a.familyId))?.revokedReason, 'account_compromised');
+        // The client: only other is left.
+        assert.deepStrictEqual(await store.revokeGrants({ clientId: c1 }, 'client_disabled', t + 2), [other.familyId]);
+        assert.deepStrictEqual(await store.revokeGrants({ clientId: c1 }, 'client_disabled', t + 3), []);
+        // The tokens stay findable under a revoked grant (reuse stays detectable).
+        assert.equal((await store.findRefreshToken(bFirst.tokenHash))?.grant.revokedReason, 'logout');
+        await assert.rejects(store.revokeGrants({}, 'admin', t), TypeError);
+      });
+
       it('revokeGrant returns true once, then false; the grant and its tokens stay as tombstones', async () => {
         const { grant, first } = await seedGrant();
         const at = now();
@@ -404,16 +471,57 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
         assert.equal(snap?.token.successorHash, undefined);
       });
 
-      it('replay changes nothing', async () => {
-        const { first } = await seedGrant();
-        await store.useRefreshToken(first.tokenHash, () => rotateTo(newToken()));
+      it('replay changes no token; the family records the replayed generation and when', async () => {
+        const { grant, first } = await seedGrant();
+        const second = newToken();
+        await store.useRefreshToken(first.tokenHash, () => rotateTo(second));
         const before = await store.findRefreshToken(first.tokenHash);
-        const use = await store.useRefreshToken(first.tokenHash, () => ({ action: 'replay' }));
+        const at = now() - 77;
+        const use = await store.useRefreshToken(first.tokenHash, () => ({ action: 'replay', at }));
         assert.deepStrictEqual(use.snapshot, before);
-        assert.deepStrictEqual(await store.findRefreshToken(first.tokenHash), before);
+        const afterwards = await store.findRefreshToken(first.tokenHash);
+        assert.deepStrictEqual(afterwards?.token, before?.token);
+        assert.deepStrictEqual(afterwards?.successor, before?.successor);
+        assert.deepStrictEqual(afterwards?.grant, { ...grant, replayGeneration: 1, replayedAt: at });
         const successor = before?.successor;
         assert.ok(successor);
         assert.deepStrictEqual((await store.findRefreshToken(successor.tokenHash))?.token, successor);
+        // The next generation's replay is recorded over it, and seen in the next snapshot.
+        await store.useRefreshToken(second.tokenHash, () => rotateTo(newToken()));
+        await store.useRefreshToken(second.tokenHash, (s) => {
+          assert.equal(s?.grant.replayGeneration, 1);
+          return { action: 'replay', at: at + 1 };
+        });
+        const latest = await store.getGrant(grant.familyId);
+        assert.equal(latest?.replayGeneration, 2);
+        assert.equal(latest?.replayedAt, at + 1);
+      });
+
+      it('keep records when the token was used', async () => {
+        const { first } = await seedGrant();
+        const at = now() - 55;
+        await store.useRefreshToken(first.tokenHash, () => ({ action: 'keep', expiresAt: first.expiresAt + 10, at }));
+        const snap = await store.findRefreshToken(first.tokenHash);
+        assert.equal(snap?.token.usedAt, at);
+        assert.equal(snap?.token.expiresAt, first.expiresAt + 10);
+      });
+
+      it('rotate with bindDpopJkt binds the unbound family from the successor on, atomically', async () => {
+        const { grant, first } = await seedGrant();
+        const second = newToken();
+        await store.useRefreshToken(first.tokenHash, () => ({ ...rotateTo(second), bindDpopJkt: 'jkt-bound' }));
+        assert.deepStrictEqual(await store.getGrant(grant.familyId), { ...grant, dpopJkt: 'jkt-bound', dpopBoundFrom: 2 });
+        assert.equal((await store.findRefreshToken(second.tokenHash))?.token.generation, 2);
+        // A bound family is never bound again: the rotation fails and changes nothing.
+        const before = await store.findRefreshToken(second.tokenHash);
+        const third = newToken();
+        await assert.rejects(store.useRefreshToken(second.tokenHash, () => ({ ...rotateTo(third), bindDpopJkt: 'jkt-other' })));
+        assert.deepStrictEqual(await store.findRefreshToken(second.tokenHash), before);
+        assert.equal(await store.findRefreshToken(third.tokenHash), undefined);
+        assert.equal((await store.getGrant(grant.familyId))?.dpopJkt, 'jkt-bound');
+        // Without a binding, rotation goes on.
+        await store.useRefreshToken(second.tokenHash, () => rotateTo(third));
+        assert.equal((await store.findRefreshToken(third.tokenHash))?.token.generation, 3);
       });
 
       it('reject with revokeFamily revokes the grant with reason reuse; without it changes nothing', async () => {
@@ -432,6 +540,12 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
         assert.equal(revoked?.revokedReason, 'reuse');
         assert.ok(revoked?.revokedAt !== undefined && revoked.revokedAt >= before);
         assert.equal((await store.findRefreshToken(first.tokenHash))?.grant.revokedReason, 'reuse');
+      });
+
+      it("reject with revokeFamily records the rejection's reason (shadowing)", async () => {
+        const { grant, first } = await seedGrant();
+        await store.useRefreshToken(first.tokenHash, () => ({ action: 'reject', reason: 'shadowing', revokeFamily: true }));
+        assert.equal((await store.getGrant(grant.familyId))?.revokedReason, 'shadowing');
       });
 
       it('reject with revokeFamily keeps an earlier revocation', async () => {

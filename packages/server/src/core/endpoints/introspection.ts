@@ -41,6 +41,10 @@ export async function introspectionEndpoint(ctx: ServerContext, request: CoreReq
       iat: record.createdAt,
       exp: record.expiresAt,
       sid: grant.familyId,
+      // draft-ietf-oauth-refresh-token-expiration: the same lifetimes as in a token response.
+      // Introspection only reads: the idle clock is not reset.
+      refresh_token_timeout: Math.min(record.expiresAt, grant.expiresAt) - now,
+      authorization_expires_in: grant.expiresAt - now,
       ...(grant.dpopJkt ? { cnf: { jkt: grant.dpopJkt } } : {}),
     });
   }

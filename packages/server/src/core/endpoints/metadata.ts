@@ -40,5 +40,8 @@ export function serverMetadata(ctx: ServerContext): Record<string, unknown> {
     access_token_signing_alg_values_supported: [alg],
     // RFC 9449 section 5.1: the JWS algorithms accepted in DPoP proofs.
     dpop_signing_alg_values_supported: ctx.dpop.algorithms,
+    // draft-ietf-oauth-refresh-token-expiration section 6: token responses and refresh token
+    // introspection carry authorization_expires_in and refresh_token_timeout.
+    refresh_token_expiration_types_supported: ['authorization', 'token_timeout'],
   };
 }

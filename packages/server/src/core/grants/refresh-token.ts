@@ -6,15 +6,22 @@
  * Rotation (RFC 9700 section 4.14.2) is one decision taken under the store's lock
  * ({@link decideRefresh}): of any number of concurrent requests presenting one token, exactly
  * one rotates it; the others, and a client whose response was lost, get the same successor
- * while the retry window is open and the successor unused; anything later is reuse, which
- * revokes the whole family.
+ * while the retry window is open and the successor unused (a replay); anything later is reuse,
+ * which revokes the whole family.
+ *
+ * Shadowing: a thief holding a copy of the chain who refreshes in step with the client (one
+ * rotates, the other replays the parent, every round) would share the chain forever inside the
+ * window. A real client loses a response rarely; a shadow causes a replay at every generation.
+ * So a replay of generation g in a family whose last replay was of generation g - 1 is refused
+ * and revokes the family (`shadowing`): the in-step thief is caught at its second round.
  *
  * DPoP (RFC 9449 section 5): a public client's family is bound to a key when its first grant is
- * issued with one (`issueGrant({ dpopJkt })`, `grants issue --dpop-jkt`); every refresh of a bound
- * family needs a valid proof by that key, else `invalid_grant`. A family issued unbound stays
- * unbound (a later proof binds that request's access token, not the family): it is protected by
- * rotation and reuse detection instead (RFC 9700 section 4.14.2). Confidential clients' families
- * are never bound; their access tokens are, whenever a proof is presented.
+ * issued with one (`issueGrant({ dpopJkt })`, `grants issue --dpop-jkt`), or else at its first
+ * refresh that carries a valid proof (the successor and every later token are bound); every
+ * refresh with a token issued bound needs a valid proof by that key, else `invalid_grant`
+ * (nothing revoked). A token issued before the binding is replayed only with the family's key;
+ * presented without it, it is reuse. Confidential clients' families are never bound; their
+ * access tokens are, whenever a proof is presented.
  */
 import { OAuthError } from '../errors.ts';
 import { requireParam } from '../form.ts';
@@ -93,20 +100,26 @@ export async function refreshTokenGrant(ctx: ServerContext, req: RefreshTokenReq
   }
   const grant = snapshot!.grant;
   let refreshToken: string;
+  let refreshTokenExpiresAt: number;
   let generation = snapshot!.token.generation;
+  const event = { at: now, clientId: client.clientId, familyId: grant.familyId, subject: grant.subject };
   if (decision.action === 'rotate') {
     refreshToken = successor!.token;
+    refreshTokenExpiresAt = decision.successor.expiresAt;
     generation += 1;
-    ctx.emit({ type: 'refresh_token.rotated', at: now, clientId: client.clientId, familyId: grant.familyId, generation, subject: grant.subject });
+    ctx.emit({ type: 'refresh_token.rotated', ...event, generation });
+    if (decision.bindDpopJkt !== undefined) ctx.emit({ type: 'grant.dpop_bound', ...event, generation });
   } else if (decision.action === 'replay') {
     refreshToken = unsealSuccessor(presented, snapshot!.token.successorSealed!);
     // The same successor, or nothing: a value that does not hash to the recorded successor is a fault.
     if (refreshTokenKey(refreshToken) !== snapshot!.token.successorHash) throw new Error('sealed successor does not match its hash');
+    refreshTokenExpiresAt = snapshot!.successor!.expiresAt;
     generation += 1;
-    ctx.emit({ type: 'refresh_token.replayed', at: now, clientId: client.clientId, familyId: grant.familyId, generation, subject: grant.subject });
+    ctx.emit({ type: 'refresh_token.replayed', ...event, generation, reason: 'lost_response' });
   } else {
     refreshToken = presented;
-    ctx.emit({ type: 'refresh_token.used', at: now, clientId: client.clientId, familyId: grant.familyId, generation, subject: grant.subject });
+    refreshTokenExpiresAt = decision.expiresAt;
+    ctx.emit({ type: 'refresh_token.used', ...event, generation });
   }
 
   return buildTokenResponse(ctx, {
@@ -115,6 +128,7 @@ export async function refreshTokenGrant(ctx: ServerContext, req: RefreshTokenReq
     scope: requestedScope.length > 0 ? formatScope(requestedScope) : grant.scope,
     audience: audienceFor(ctx, grant, requestedResources),
     refreshToken,
+    refreshTokenExpiresAt,
     dpopJkt: req.dpopJkt,
     now,
   });
@@ -133,19 +147,23 @@ export function decideRefresh(snapshot: RefreshSnapshot | undefined, rules: Refr
   if (grant.clientId !== client.clientId) return reject('foreign_client');
   if (grant.revokedAt !== undefined) return reject('revoked');
   if (grant.expiresAt <= now) return reject('expired');
-  // RFC 9449 section 5: a refresh token bound to a DPoP key is only usable with a proof by that
-  // key. Checked before reuse detection: whoever lacks the key can neither use the token nor,
-  // by presenting an old one, revoke the family of the client that holds it.
-  if (!sameKey(grant, rules)) return reject('dpop_key_mismatch');
+  const keyMatches = grant.dpopJkt === undefined || grant.dpopJkt === rules.dpopJkt;
+  // RFC 9449 section 5: a refresh token issued bound to a DPoP key is only usable with a proof by
+  // that key. Checked before reuse detection: whoever lacks the key can neither use the token
+  // nor, by presenting an old one, revoke the family of the client that holds it.
+  if (!keyMatches && token.generation >= (grant.dpopBoundFrom ?? 1)) return reject('dpop_key_mismatch');
 
   if (token.state === 'rotated') {
     // Lost-response retry: the same client presents the token it just rotated, within the
-    // window, while the successor is unused: answer with the same successor, fork nothing.
+    // window, while the successor is unused: answer with the same successor, fork nothing. A
+    // token issued before its family was bound is replayed only with the family's key.
     const withinWindow = client.retryWindow > 0 && token.rotatedAt !== undefined && now - token.rotatedAt <= client.retryWindow;
     const successorUnused = successor !== undefined && successor.state === 'active' && successor.expiresAt > now;
-    if (withinWindow && successorUnused && token.successorSealed !== undefined) {
+    if (withinWindow && successorUnused && token.successorSealed !== undefined && keyMatches) {
+      // A replay in step with the previous generation's: two holders take turns (see above).
+      if (grant.replayGeneration === token.generation - 1) return { action: 'reject', reason: 'shadowing', revokeFamily: true, at: now };
       checkNarrowing(grant, rules);
-      return { action: 'replay' };
+      return { action: 'replay', at: now };
     }
     // RFC 9700 section 4.14.2: an invalidated refresh token presented again means one of the
     // two parties holding it is an attacker: revoke the whole family.
@@ -156,14 +174,13 @@ export function decideRefresh(snapshot: RefreshSnapshot | undefined, rules: Refr
   checkNarrowing(grant, rules);
 
   const expiresAt = Math.min(now + client.idleTtl, grant.expiresAt);
-  if (!mustRotate(client, grant)) return { action: 'keep', expiresAt };
+  if (!mustRotate(client, grant)) return { action: 'keep', expiresAt, at: now };
   const { tokenHash, sealed } = rules.successor();
-  return {
-    action: 'rotate',
-    successor: { tokenHash, expiresAt },
-    successorSealed: sealed,
-    at: now,
-  };
+  const decision: RefreshDecision = { action: 'rotate', successor: { tokenHash, expiresAt }, successorSealed: sealed, at: now };
+  // RFC 9449 section 5: refresh tokens issued to a public client that presents a valid proof
+  // MUST be bound to its key: an unbound family is bound from this successor on.
+  if (client.authMethod === 'none' && grant.dpopJkt === undefined && rules.dpopJkt !== undefined) decision.bindDpopJkt = rules.dpopJkt;
+  return decision;
 }
 
 /**
@@ -176,10 +193,6 @@ export function mustRotate(client: ClientRecord, grant: GrantRecord): boolean {
 
 function reject(reason: RefreshRejection): RefreshDecision {
   return { action: 'reject', reason };
-}
-
-function sameKey(grant: GrantRecord, rules: RefreshRules): boolean {
-  return grant.dpopJkt === undefined || grant.dpopJkt === rules.dpopJkt;
 }
 
 /** Scope and resources may only narrow what the grant holds; never a silent intersection. */
@@ -229,9 +242,11 @@ function reportRejection(
   const at = ctx.now();
   const familyId = snapshot?.grant.familyId;
   const generation = snapshot?.token.generation;
-  if (decision.reason === 'reuse') {
-    ctx.emit({ type: 'refresh_token.reuse_detected', at, clientId: client.clientId, familyId, generation, reason: 'reuse', error: 'invalid_grant' });
-    ctx.emit({ type: 'grant.revoked', at, clientId: client.clientId, familyId, reason: 'reuse' });
+  if (decision.revokeFamily) {
+    // Reuse (an invalidated token presented again) and shadowing (replays in step) are told apart.
+    const type = decision.reason === 'shadowing' ? 'refresh_token.shadowing_detected' : 'refresh_token.reuse_detected';
+    ctx.emit({ type, at, clientId: client.clientId, familyId, generation, reason: decision.reason, error: 'invalid_grant' });
+    ctx.emit({ type: 'grant.revoked', at, clientId: client.clientId, familyId, reason: decision.reason });
     return;
   }
   ctx.emit({ type: 'refresh_token.rejected', at, clientId: client.clientId, familyId, generation, reason: decision.reason, error: 'invalid_grant' });

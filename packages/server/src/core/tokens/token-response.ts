@@ -16,6 +16,13 @@ export interface TokenResponse {
   expires_in: number;
   scope: string;
   refresh_token?: string;
+  /**
+   * draft-ietf-oauth-refresh-token-expiration: seconds the refresh token may be held without
+   * being exchanged (its idle expiry, never past the authorization's).
+   */
+  refresh_token_timeout?: number;
+  /** draft-ietf-oauth-refresh-token-expiration: seconds until the authorization (the grant) expires. */
+  authorization_expires_in?: number;
   id_token?: string;
 }
 
@@ -28,6 +35,8 @@ export interface TokenResponseInput {
   audience: string[];
   /** Omitted when no refresh token is issued (an `openid` grant without `offline_access`). */
   refreshToken?: string;
+  /** When that refresh token expires if unused (its idle expiry), seconds since the epoch. */
+  refreshTokenExpiresAt?: number;
   dpopJkt?: string;
   now: number;
 }
@@ -46,7 +55,14 @@ export async function buildTokenResponse(ctx: ServerContext, input: TokenRespons
     // The response always carries scope, even when it equals the requested one.
     scope,
   };
-  if (input.refreshToken !== undefined) response.refresh_token = input.refreshToken;
+  if (input.refreshToken !== undefined) {
+    response.refresh_token = input.refreshToken;
+    // draft-ietf-oauth-refresh-token-expiration section 5.1: finite lifetimes MUST be returned
+    // whenever the response contains refresh_token; the timeout never exceeds the authorization.
+    const authorization = grant.expiresAt - now;
+    response.refresh_token_timeout = Math.min((input.refreshTokenExpiresAt ?? grant.expiresAt) - now, authorization);
+    response.authorization_expires_in = authorization;
+  }
   if (parseScope(scope).includes('openid')) {
     response.id_token = await issueIdToken({ issuer: ctx.issuer, client, grant, now, accessToken: at.accessToken }, ctx.keys);
   }

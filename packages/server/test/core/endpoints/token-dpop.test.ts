@@ -194,14 +194,78 @@ describe('DPoP at the token endpoint', () => {
     assert.notEqual(rotated.json.refresh_token, unbound);
   });
 
-  it('an unbound public family: a proof binds the access token, not the family', async () => {
+  it('RFC 9449 section 5: an unbound public family is bound at the first refresh with a valid proof; from then on every refresh needs that key', async () => {
     const key = await proofKey();
-    const rt = (await main.server.issueGrant({ clientId: 'spa', subject: 'dave', scope: 'read' })).tokens.refresh_token!;
-    const withProof = await post(main, refresh(rt), { dpop: await proof(key, { htu: `${main.issuer}/token` }) });
-    assert.equal(withProof.json.token_type, 'DPoP');
-    const bearer = await post(main, refresh(withProof.json.refresh_token));
+    const other = await proofKey('EdDSA');
+    const htu = `${main.issuer}/token`;
+    const issued = await main.server.issueGrant({ clientId: 'spa', subject: 'dave', scope: 'read' });
+    const rt = issued.tokens.refresh_token!;
+    // Unbound so far: a refresh without a proof works and binds nothing.
+    const bearer = await post(main, refresh(rt));
     assert.equal(bearer.status, 200, JSON.stringify(bearer.json));
     assert.equal(bearer.json.token_type, 'Bearer');
+    assert.equal((await store.getGrant(issued.familyId))?.dpopJkt, undefined);
+
+    const withProof = await post(main, refresh(bearer.json.refresh_token), { dpop: await proof(key, { htu }) });
+    assert.equal(withProof.status, 200, JSON.stringify(withProof.json));
+    assert.equal(withProof.json.token_type, 'DPoP');
+    const grant = await store.getGrant(issued.familyId);
+    assert.equal(grant?.dpopJkt, key.jkt);
+    assert.equal(grant?.dpopBoundFrom, 3, 'bound from the successor issued with the proof');
+    const bound = withProof.json.refresh_token;
+    const intro = await fetch(`${main.url}/introspect`, { method: 'POST', body: new URLSearchParams({ token: bound, client_id: 'spa' }) }).then((r) => r.json());
+    assert.deepEqual(intro.cnf, { jkt: key.jkt });
+
+    // From then on: no proof, or another key, is invalid_grant (and revokes nothing) ...
+    assert.equal((await post(main, refresh(bound))).json.error, 'invalid_grant');
+    assert.equal((await post(main, refresh(bound), { dpop: await proof(other, { htu }) })).json.error, 'invalid_grant');
+    // ... a proof by the key refreshes, and the binding never moves to another key.
+    const next = await post(main, refresh(bound), { dpop: await proof(key, { htu }) });
+    assert.equal(next.status, 200, JSON.stringify(next.json));
+    assert.equal(next.json.token_type, 'DPoP');
+    assert.equal((await store.getGrant(issued.familyId))?.dpopJkt, key.jkt);
+  });
+
+  it('a lost response at the binding refresh: the retry with the key gets the same successor; the unbound parent without the key is reuse', async () => {
+    const key = await proofKey();
+    const htu = `${main.issuer}/token`;
+    const issued = await main.server.issueGrant({ clientId: 'spa', subject: 'dora', scope: 'read' });
+    const rt = issued.tokens.refresh_token!;
+    const first = await post(main, refresh(rt), { dpop: await proof(key, { htu }) });
+    assert.equal(first.status, 200);
+    const retry = await post(main, refresh(rt), { dpop: await proof(key, { htu }) });
+    assert.equal(retry.status, 200, JSON.stringify(retry.json));
+    assert.equal(retry.json.refresh_token, first.json.refresh_token);
+    // The parent was issued unbound, but its family is bound now: without the key it is reuse.
+    const thief = await post(main, refresh(rt));
+    assert.equal(thief.json.error, 'invalid_grant');
+    assert.equal((await store.getGrant(issued.familyId))?.revokedReason, 'reuse');
+  });
+
+  it('a thief who binds a stolen unbound token to its own key first does not keep the session: the owner\'s retry revokes it', async () => {
+    const thiefKey = await proofKey();
+    const htu = `${main.issuer}/token`;
+    const issued = await main.server.issueGrant({ clientId: 'spa', subject: 'dina', scope: 'read' });
+    const stolen = issued.tokens.refresh_token!;
+    const thief = await post(main, refresh(stolen), { dpop: await proof(thiefKey, { htu }) });
+    assert.equal(thief.status, 200);
+    // The owner (no DPoP, or another key) presents its token within the window: reuse, not a silent lock-out.
+    const owner = await post(main, refresh(stolen));
+    assert.equal(owner.json.error, 'invalid_grant');
+    assert.equal((await store.getGrant(issued.familyId))?.revokedReason, 'reuse');
+    assert.equal((await post(main, refresh(thief.json.refresh_token), { dpop: await proof(thiefKey, { htu }) })).json.error, 'invalid_grant');
+  });
+
+  it('a replay never binds: a thief replaying with its own key gets the unbound successor, and the owner keeps using it', async () => {
+    const thiefKey = await proofKey();
+    const htu = `${main.issuer}/token`;
+    const issued = await main.server.issueGrant({ clientId: 'spa', subject: 'dana', scope: 'read' });
+    const rt = issued.tokens.refresh_token!;
+    const owner = await post(main, refresh(rt));
+    const thief = await post(main, refresh(rt), { dpop: await proof(thiefKey, { htu }) });
+    assert.equal(thief.json.refresh_token, owner.json.refresh_token);
+    assert.equal((await store.getGrant(issued.familyId))?.dpopJkt, undefined);
+    assert.equal((await post(main, refresh(owner.json.refresh_token))).status, 200);
   });
 
   it("a confidential client's family is never bound, its access tokens are", async () => {

@@ -181,6 +181,75 @@ describe('refresh token grant', () => {
     }
   });
 
+  describe('race or theft (finding 1): the in-step thief is revoked by its second round; a client that loses responses is not', () => {
+    const familyOf = (accessToken: string) => decodeJwt(accessToken).sid as string;
+    const eventsOf = (familyId: string) => h.events.filter((e) => e.familyId === familyId).map((e) => `${e.type}${e.reason ? `:${e.reason}` : ''}`);
+
+    for (const order of ['client first', 'thief first'] as const) {
+      it(`a thief holding the chain and refreshing in step (${order}) shares it for one round at most, then the family is revoked`, async () => {
+        let shared = (await grant()).refresh_token!;
+        const rounds: string[] = [];
+        let familyId = '';
+        for (let round = 1; round <= 3; round++) {
+          const [a, b] = order === 'client first' ? ['client', 'thief'] : ['thief', 'client'];
+          const first = await refresh(shared);
+          const second = await refresh(shared);
+          rounds.push(`${a} ${first.status}, ${b} ${second.status}`);
+          if (first.status === 200) familyId = familyOf(first.json.access_token);
+          if (second.status !== 200) {
+            assert.equal(second.json.error, 'invalid_grant');
+            // Whoever got the successor this round holds a dead token: the family is revoked.
+            assert.equal((await refresh(first.json.refresh_token)).json.error, 'invalid_grant');
+            assert.equal((await h.post('/introspect', { token: first.json.access_token }, auth)).json.active, false);
+            break;
+          }
+          assert.equal(second.json.refresh_token, first.json.refresh_token, 'in step, both hold the same successor');
+          shared = first.json.refresh_token;
+        }
+        assert.deepEqual(rounds, [`${order === 'client first' ? 'client' : 'thief'} 200, ${order === 'client first' ? 'thief' : 'client'} 200`, `${order === 'client first' ? 'client' : 'thief'} 200, ${order === 'client first' ? 'thief' : 'client'} 400`]);
+        assert.equal((await h.store.getGrant(familyId))?.revokedReason, 'shadowing');
+        // Events (and so metrics) tell a benign replay, a shadow and a reuse apart.
+        assert.deepEqual(eventsOf(familyId).slice(1), [
+          'refresh_token.rotated', 'refresh_token.replayed:lost_response',
+          'refresh_token.rotated', 'refresh_token.shadowing_detected:shadowing', 'grant.revoked:shadowing',
+          'refresh_token.rejected:revoked',
+        ]);
+      });
+    }
+
+    it('a legitimate client that loses one response in ten refreshes, over 100 refreshes, is never revoked', async () => {
+      let rt = (await grant()).refresh_token!;
+      let familyId = '';
+      for (let i = 1; i <= 100; i++) {
+        const res = await refresh(rt);
+        assert.equal(res.status, 200, `refresh ${i}: ${res.text}`);
+        familyId = familyOf(res.json.access_token);
+        if (i % 10 === 3) {
+          // The response is lost: the client retries with the same token and gets the same successor.
+          const retry = await refresh(rt);
+          assert.equal(retry.status, 200, `retry ${i}: ${retry.text}`);
+          assert.equal(retry.json.refresh_token, res.json.refresh_token);
+        }
+        rt = res.json.refresh_token;
+      }
+      assert.equal((await h.store.getGrant(familyId))?.revokedAt, undefined);
+      const types = eventsOf(familyId);
+      assert.equal(types.filter((t) => t === 'refresh_token.replayed:lost_response').length, 10);
+      assert.equal(types.filter((t) => t === 'refresh_token.rotated').length, 100);
+      assert.ok(!types.some((t) => /shadowing|reuse|revoked/.test(t)));
+    });
+
+    it('a replay that comes late (the successor used, or the window over) is reuse, not shadowing', async () => {
+      const rt = (await grant()).refresh_token!;
+      const a = await refresh(rt);
+      await refresh(a.json.refresh_token);
+      assert.equal((await refresh(rt)).json.error, 'invalid_grant');
+      const familyId = familyOf(a.json.access_token);
+      assert.equal((await h.store.getGrant(familyId))?.revokedReason, 'reuse');
+      assert.ok(eventsOf(familyId).includes('refresh_token.reuse_detected:reuse'));
+    });
+  });
+
   it('a token of another client is invalid_grant and is not consumed', async () => {
     const rt = (await grant()).refresh_token!;
     const res = await refresh(rt, {}, other);
