@@ -101,6 +101,41 @@ describe('CLI', () => {
     assert.ok(!/rg_cs_|secret_hash|secretHash|secret_sealed/.test(JSON.stringify(clients)), 'secrets are never listed');
   });
 
+  it('grants list shows last use, generation and DPoP binding; grants revoke --subject / --client end every session, against the running server', async () => {
+    const added = JSON.parse((await cli('clients', 'add', '--db', db, '--id', 'sessions', '--auth-method', 'client_secret_post', '--json')).stdout);
+    const issue = async (subject: string) =>
+      JSON.parse((await cli('grants', 'issue', '--db', db, '--issuer', issuer, '--client', 'sessions', '--subject', subject, '--scope', 'read', '--json')).stdout).refresh_token as string;
+    const refresh = (rt: string) =>
+      fetch(`${issuer}/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: rt, client_id: 'sessions', client_secret: added.client_secret }) });
+    const used = await issue('yves');
+    await issue('yves');
+    const other = await issue('xena');
+    assert.equal((await refresh(used)).status, 200);
+
+    const listed = JSON.parse((await cli('grants', 'list', '--db', db, '--subject', 'yves', '--json')).stdout);
+    assert.deepEqual(listed.map((g: { generation: number }) => g.generation).sort(), [1, 2]);
+    const refreshed = listed.find((g: { generation: number }) => g.generation === 2);
+    assert.equal(typeof refreshed.last_used_at, 'number');
+    assert.equal(refreshed.dpop_bound, 'false');
+    assert.equal(listed.find((g: { generation: number }) => g.generation === 1).last_used_at, undefined);
+    assert.match((await cli('grants', 'list', '--db', db, '--subject', 'yves')).stdout, /last_used_at\s+generation\s+dpop_bound/);
+
+    const bySubject = await cli('grants', 'revoke', '--db', db, '--subject', 'yves', '--reason', 'logout_everywhere', '--json');
+    assert.equal(bySubject.code, 0, bySubject.stderr);
+    assert.equal(JSON.parse(bySubject.stdout).revoked.length, 2);
+    const after = JSON.parse((await cli('grants', 'list', '--db', db, '--subject', 'yves', '--json')).stdout);
+    assert.deepEqual(after.map((g: { revoked_reason: string }) => g.revoked_reason), ['logout_everywhere', 'logout_everywhere']);
+    assert.equal((await refresh(used)).status, 400, 'the server refuses what the CLI revoked');
+    assert.equal((await refresh(other)).status, 200, 'another subject is untouched');
+
+    const byClient = await cli('grants', 'revoke', '--db', db, '--client', 'sessions');
+    assert.equal(byClient.code, 0, byClient.stderr);
+    assert.match(byClient.stdout, /^revoked 1 grant\n/);
+    const none = await cli('grants', 'revoke', '--db', db, '--family', 'f', '--subject', 'yves');
+    assert.equal(none.code, 2);
+    assert.equal((await cli('grants', 'revoke', '--db', db)).code, 2);
+  });
+
   it('keys rotate adds a key; the server publishes it after SIGHUP, with the old one', async () => {
     const before = (await (await fetch(`${issuer}/jwks`)).json()).keys.length;
     const rotated = await cli('keys', 'rotate', '--db', db, '--json');

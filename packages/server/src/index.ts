@@ -23,6 +23,7 @@ export { createAuthorizationServer, type AuthorizationServerOptions } from './se
 export {
   AuthorizationServer,
   type DpopOptions,
+  type GrantSummary,
   type IssueGrantInput,
   type IssuedGrant,
   type RegisterClientInput,
@@ -43,6 +44,8 @@ export type {
   Store,
   StoreCapabilities,
   StoreStats,
+  GrantFilter,
+  GrantSession,
   RefreshDecision,
   RefreshRejection,
   RefreshSnapshot,

@@ -13,7 +13,7 @@ import { combineSinks, type EventSink, type ServerEvent } from './events.ts';
 import type { CoreRequest, CoreResponse } from './http-types.ts';
 import { route } from './router.ts';
 import { formatScope, isWellFormedScope, missingFrom, parseScope } from './scope.ts';
-import type { Store } from './store.ts';
+import type { GrantFilter, Store } from './store.ts';
 import { buildTokenResponse, type TokenResponse } from './tokens/token-response.ts';
 import {
   clientDefaults,
@@ -97,6 +97,28 @@ export interface IssueGrantInput {
    * are not bound: they are sender-constrained by client authentication already.
    */
   dpopJkt?: string;
+}
+
+/** One grant (a session of a subject at a client) as {@link AuthorizationServer.listGrants} lists it. */
+export interface GrantSummary {
+  familyId: string;
+  clientId: string;
+  subject: string;
+  scope: string;
+  createdAt: number;
+  /** When a refresh token of the grant was last used; absent: never refreshed. */
+  lastUsedAt?: number;
+  /** Generation of its newest refresh token (1 until the first rotation). */
+  generation: number;
+  /** RFC 9449: bound to a DPoP key (its thumbprint in `dpopJkt`). */
+  dpopBound: boolean;
+  dpopJkt?: string;
+  /** The authorization's absolute expiry. */
+  expiresAt: number;
+  /** Revoked or expired ones are listed only with `includeInactive`. */
+  active: boolean;
+  revokedAt?: number;
+  revokedReason?: string;
 }
 
 /** The result of {@link AuthorizationServer.issueGrant}. */
@@ -272,6 +294,60 @@ export class AuthorizationServer {
     const now = this.#ctx.now();
     const revoked = await this.store.revokeGrant(familyId, reason, now);
     if (revoked) this.#ctx.emit({ type: 'grant.revoked', at: now, familyId, reason });
+    return revoked;
+  }
+
+  /**
+   * A subject's (or a client's) grants, newest first: client, scope, creation, last use, generation,
+   * DPoP binding. Live ones only, unless `includeInactive`.
+   *
+   * @example
+   * ```ts
+   * const sessions = await server.listGrants({ subject: 'alice' })
+   * ```
+   */
+  async listGrants(filter: GrantFilter & { includeInactive?: boolean }): Promise<GrantSummary[]> {
+    const now = this.#ctx.now();
+    const sessions = await this.store.listSessions({ subject: filter.subject, clientId: filter.clientId });
+    const summaries = sessions.map(({ grant, generation, lastUsedAt }): GrantSummary => {
+      const summary: GrantSummary = {
+        familyId: grant.familyId,
+        clientId: grant.clientId,
+        subject: grant.subject,
+        scope: grant.scope,
+        createdAt: grant.createdAt,
+        generation,
+        dpopBound: grant.dpopJkt !== undefined,
+        expiresAt: grant.expiresAt,
+        active: grant.revokedAt === undefined && grant.expiresAt > now,
+      };
+      if (lastUsedAt !== undefined) summary.lastUsedAt = lastUsedAt;
+      if (grant.dpopJkt !== undefined) summary.dpopJkt = grant.dpopJkt;
+      if (grant.revokedAt !== undefined) summary.revokedAt = grant.revokedAt;
+      if (grant.revokedReason !== undefined) summary.revokedReason = grant.revokedReason;
+      return summary;
+    });
+    return filter.includeInactive ? summaries : summaries.filter((s) => s.active);
+  }
+
+  /**
+   * Revokes every active grant of a subject ("log out everywhere", account compromise), of a
+   * client, or of a subject at one client, in one statement; one `grant.revoked` event per grant,
+   * with `reason`. Returns the revoked family ids.
+   *
+   * @example
+   * ```ts
+   * await server.revokeGrants({ subject: 'alice' }, 'account_compromised')
+   * ```
+   */
+  async revokeGrants(filter: GrantFilter, reason = 'admin'): Promise<string[]> {
+    if (!filter.subject && !filter.clientId) throw new TypeError('revokeGrants needs a subject or a clientId');
+    if (!/^[\x21-\x7E]{1,64}$/.test(reason)) throw new TypeError('reason must be 1-64 visible ASCII characters');
+    const now = this.#ctx.now();
+    const revoked = await this.store.revokeGrants({ subject: filter.subject, clientId: filter.clientId }, reason, now);
+    for (const familyId of revoked) {
+      this.#ctx.emit({ type: 'grant.revoked', at: now, familyId, reason, ...(filter.clientId && { clientId: filter.clientId }), ...(filter.subject && { subject: filter.subject }) });
+    }
     return revoked;
   }
 

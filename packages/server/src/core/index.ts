@@ -16,6 +16,7 @@ export {
   normalizeIssuer,
   type AuthorizationServerDeps,
   type DpopOptions,
+  type GrantSummary,
   type IssueGrantInput,
   type IssuedGrant,
   type RegisterClientInput,
@@ -27,6 +28,9 @@ export { combineSinks, jsonLineSink, type EventSink, type ServerEvent, type Serv
 export { errorResponse, jsonResponse, maxBodyBytes, type CoreRequest, type CoreResponse } from './http-types.ts';
 export {
   StoreUnavailableError,
+  lastUse,
+  type GrantFilter,
+  type GrantSession,
   type RefreshDecision,
   type RefreshRejection,
   type RefreshSnapshot,
