@@ -35,6 +35,8 @@ export interface AuthorizationServerOptions {
   signingThread?: boolean;
   /** CORS for browser clients on other origins, e.g. `{ origins: ['https://app.example'] }`. Default off. */
   cors?: CorsOptions;
+  /** Furthest a client assertion's `exp` may be from now, in seconds; per client too. Default 3600. */
+  assertionMaxLifetime?: number;
 }
 
 /**
@@ -62,6 +64,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     clock: options.clock,
     dpop: options.dpop,
     cors: options.cors,
+    assertionMaxLifetime: options.assertionMaxLifetime,
   });
   if (log) server.onEvent(log);
   return server;

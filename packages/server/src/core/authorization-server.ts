@@ -40,6 +40,11 @@ export interface AuthorizationServerDeps {
   dpop?: DpopOptions;
   /** CORS for browser clients on other origins (`core/cors.ts`); off by default. */
   cors?: CorsOptions;
+  /**
+   * Furthest a client assertion's `exp` may be from now, in seconds (RFC 7523 section 3); a
+   * client's `assertionMaxLifetime` overrides it. @default 3600
+   */
+  assertionMaxLifetime?: number;
 }
 
 /** DPoP settings of a server; the defaults are {@link dpopDefaults}. */
@@ -72,6 +77,8 @@ export interface RegisterClientInput {
   accessTokenTtl?: number;
   accessTokenFormat?: AccessTokenFormat;
   idTokenTtl?: number;
+  /** Furthest this client's assertions' `exp` may be, in seconds; default: the server's. */
+  assertionMaxLifetime?: number;
 }
 
 /** A registered client and, for secret-based methods, its secret (shown once, stored hashed). */
@@ -171,6 +178,10 @@ export class AuthorizationServer {
       emit,
       now: clock,
     };
+    if (deps.assertionMaxLifetime !== undefined) {
+      if (!Number.isInteger(deps.assertionMaxLifetime) || deps.assertionMaxLifetime <= 0) throw new TypeError('assertionMaxLifetime must be a whole number of seconds > 0');
+      this.#ctx.assertionMaxLifetime = deps.assertionMaxLifetime;
+    }
     if (deps.cors) {
       validateCors(deps.cors);
       this.#ctx.cors = deps.cors;
@@ -217,6 +228,7 @@ export class AuthorizationServer {
       idTokenTtl: input.idTokenTtl ?? clientDefaults.idTokenTtl,
       createdAt: this.#ctx.now(),
     };
+    if (input.assertionMaxLifetime !== undefined) client.assertionMaxLifetime = input.assertionMaxLifetime;
     validateClient(client, input);
     let clientSecret: string | undefined;
     if (client.authMethod === 'client_secret_basic' || client.authMethod === 'client_secret_post') {
@@ -394,6 +406,7 @@ function validateClient(client: ClientRecord, input: RegisterClientInput): void 
     throw new TypeError('retryWindow must be a whole number of seconds >= 0');
   }
   for (const [name, value] of Object.entries({
+    ...(client.assertionMaxLifetime !== undefined && { assertionMaxLifetime: client.assertionMaxLifetime }),
     idleTtl: client.idleTtl,
     absoluteTtl: client.absoluteTtl,
     accessTokenTtl: client.accessTokenTtl,

@@ -31,6 +31,8 @@ export interface ServerContext {
   /** RFC 9449: accepted proof algorithms, the `iat` window, and the server nonces when required. */
   dpop: DpopSettings;
   emit: EventSink;
+  /** Furthest a client assertion's `exp` may be, in seconds, unless the client sets its own. */
+  assertionMaxLifetime?: number;
   /** Browser clients on other origins; off when undefined. */
   cors?: CorsOptions;
   /** Seconds since the epoch. */

@@ -63,7 +63,10 @@ export interface ClientAuthDeps {
   kek: Uint8Array;
   /** Keys for a private_key_jwt client registered with jwksUri (cached remote set); inline `jwks` go through jose createLocalJWKSet. */
   resolveRemoteJwks: (jwksUri: string) => JWTVerifyGetKey;
-  /** Max seconds between now and an assertion's `exp` (default 300). */
+  /**
+   * Max seconds between now and an assertion's `exp` (default {@link defaultAssertionMaxLifetime});
+   * a client's own `assertionMaxLifetime` takes precedence.
+   */
   maxAssertionLifetime?: number;
   /** Clock tolerance for `exp`, `nbf` and `iat`, in seconds (default 30). */
   clockTolerance?: number;
@@ -85,6 +88,14 @@ type Presented =
 type Fail = (detail: string, cause?: unknown) => OAuthError;
 
 const genericDescription = 'Client authentication failed.';
+
+/**
+ * How far in the future a client assertion's `exp` may be by default: one hour. RFC 7523
+ * section 3 lets a server refuse an "unreasonably far" expiry; common clients sign for 600 s
+ * (iddawc) to 3600 s (Authlib). Each `jti` is kept until its `exp`, so a longer lifetime costs
+ * only a longer-lived single-use record.
+ */
+export const defaultAssertionMaxLifetime = 3600;
 
 /** Compared against when there is no real hash, so that timing does not reveal whether a client exists. */
 const dummyHash = sha256('refresh-grant dummy client secret');
@@ -259,7 +270,6 @@ async function authenticateAssertion(
   deps: ClientAuthDeps,
   fail: Fail,
 ): Promise<AuthenticatedClient> {
-  const maxLifetime = deps.maxAssertionLifetime ?? 300;
   const tolerance = deps.clockTolerance ?? 30;
   const { assertion, bodyClientId } = presented;
 
@@ -321,8 +331,9 @@ async function authenticateAssertion(
   }
 
   const exp = payload.exp as number; // required and checked to be a number by jwtVerify
+  const maxLifetime = client.assertionMaxLifetime ?? deps.maxAssertionLifetime ?? defaultAssertionMaxLifetime;
   if (exp > req.now + maxLifetime + tolerance) {
-    throw fail(`client_assertion exp is ${exp - req.now}s away, more than ${maxLifetime}s`);
+    throw fail(`client_assertion exp is ${exp - req.now}s away, more than the ${maxLifetime}s allowed for ${clientId}`);
   }
   if (payload.iat !== undefined && payload.iat > req.now + tolerance) {
     throw fail('client_assertion iat is in the future');

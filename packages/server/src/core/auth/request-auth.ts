@@ -17,6 +17,6 @@ import type { CoreRequest } from '../http-types.ts';
 export function authenticateRequest(ctx: ServerContext, request: CoreRequest, params: URLSearchParams, endpoint: string): Promise<AuthenticatedClient> {
   return authenticateClient(
     { authorization: request.headers.authorization, params, audiences: [ctx.issuer, endpoint], now: ctx.now() },
-    { store: ctx.store, kek: ctx.kek, resolveRemoteJwks: ctx.resolveRemoteJwks },
+    { store: ctx.store, kek: ctx.kek, resolveRemoteJwks: ctx.resolveRemoteJwks, maxAssertionLifetime: ctx.assertionMaxLifetime },
   );
 }

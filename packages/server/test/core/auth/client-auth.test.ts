@@ -98,6 +98,7 @@ before(async () => {
     client('post', 'client_secret_post', { secretHash: sha256(postSecret) }),
     client('secret-jwt', 'client_secret_jwt', { secretSealed: seal(kek, jwtSecret, 'client-secret:secret-jwt') }),
     client('pk-jwt', 'private_key_jwt', { jwks: { keys: [ecJwk, edJwk] as Jwk[] } }),
+    client('pk-strict', 'private_key_jwt', { jwks: { keys: [ecJwk] as Jwk[] }, assertionMaxLifetime: 120 }),
     client('pk-remote', 'private_key_jwt', { jwksUri: `http://127.0.0.1:${port}/jwks` }),
     client('public', 'none'),
   ];
@@ -226,7 +227,8 @@ const cases: Case[] = [
   { name: 'pk jwt: missing sub', request: async () => req(assertionParams(await pkAssertion(ecPrivate, 'ec-1', claims('pk-jwt', { sub: undefined })), { client_id: 'pk-jwt' })), error: { code: 'invalid_client', detail: /no sub/ } },
   { name: 'pk jwt: missing exp', request: async () => req(assertionParams(await pkAssertion(ecPrivate, 'ec-1', claims('pk-jwt', { exp: undefined })))), error: { code: 'invalid_client', detail: /"exp"/ } },
   { name: 'pk jwt: missing jti', request: async () => req(assertionParams(await pkAssertion(ecPrivate, 'ec-1', claims('pk-jwt', { jti: undefined })))), error: { code: 'invalid_client', detail: /"jti"/ } },
-  { name: 'pk jwt: exp too far in the future', request: async () => req(assertionParams(await pkAssertion(ecPrivate, 'ec-1', claims('pk-jwt', { exp: now + 3600 })))), error: { code: 'invalid_client', detail: /more than 300s/ } },
+  { name: 'pk jwt: exp more than an hour (plus tolerance) away', request: async () => req(assertionParams(await pkAssertion(ecPrivate, 'ec-1', claims('pk-jwt', { exp: now + 3700 })))), error: { code: 'invalid_client', detail: /exp is 3700s away, more than the 3600s allowed for pk-jwt/ } },
+  { name: 'pk jwt: a client with its own limit (120 s) refuses 600 s', request: async () => req(assertionParams(await pkAssertion(ecPrivate, 'ec-1', claims('pk-strict', { exp: now + 600 })))), error: { code: 'invalid_client', detail: /600s away, more than the 120s allowed for pk-strict/ } },
   { name: 'pk jwt: expired', request: async () => req(assertionParams(await pkAssertion(ecPrivate, 'ec-1', claims('pk-jwt', { iat: now - 600, exp: now - 60 })))), error: { code: 'invalid_client', detail: /EXPIRED/ } },
   { name: 'pk jwt: nbf in the future', request: async () => req(assertionParams(await pkAssertion(ecPrivate, 'ec-1', claims('pk-jwt', { nbf: now + 120 })))), error: { code: 'invalid_client', detail: /"nbf"/ } },
   { name: 'pk jwt: iat in the future', request: async () => req(assertionParams(await pkAssertion(ecPrivate, 'ec-1', claims('pk-jwt', { iat: now + 120, exp: now + 180 })))), error: { code: 'invalid_client', detail: /iat is in the future/ } },
@@ -295,6 +297,22 @@ describe('authenticateClient', () => {
     assert.equal(ok.client.clientId, 'pk-jwt');
   });
 
+  it("finding 6: accepts the one-hour assertions of Authlib (3600 s) and iddawc's (600 s), and keeps each jti until its exp", async () => {
+    for (const lifetime of [3600, 600]) {
+      const payload = claims('pk-jwt', { exp: now + lifetime });
+      const ok = await authenticateClient(req(assertionParams(await pkAssertion(ecPrivate, 'ec-1', payload))), deps);
+      assert.equal(ok.method, 'private_key_jwt');
+      const call = store.calls.find((c) => c.key === payload.jti);
+      assert.ok(call && call.expiresAt >= now + lifetime, 'the jti is kept at least until the assertion expires');
+      await assert.rejects(authenticateClient(req(assertionParams(await pkAssertion(ecPrivate, 'ec-1', payload))), deps), /Client authentication failed/);
+    }
+    const hs = claims('secret-jwt', { exp: now + 3600 });
+    assert.equal((await authenticateClient(req(assertionParams(await hsAssertion(jwtSecret, hs))), deps)).method, 'client_secret_jwt');
+    // The client's own limit wins over the server's, both ways.
+    const within = claims('pk-strict', { exp: now + 100 });
+    assert.equal((await authenticateClient(req(assertionParams(await pkAssertion(ecPrivate, 'ec-1', within))), { ...deps, maxAssertionLifetime: 30 })).client.clientId, 'pk-strict');
+  });
+
   it('honours maxAssertionLifetime and clockTolerance options', async () => {
     const strict = { ...deps, maxAssertionLifetime: 30, clockTolerance: 0 };
     const far = req(assertionParams(await pkAssertion(ecPrivate, 'ec-1', claims('pk-jwt', { exp: now + 60 }))));
@@ -350,5 +368,36 @@ describe('authenticateClient with the real SQLite store', () => {
     assert.equal((await authenticateClient(pk, d)).method, 'private_key_jwt');
     await assert.rejects(authenticateClient(pk, d), (err: unknown) => err instanceof OAuthError && /replayed/.test(err.detail ?? ''));
     await assert.rejects(authenticateClient(req({}, basic('basic', postSecret)), d), (err: unknown) => err instanceof OAuthError && err.error === 'invalid_client');
+  });
+});
+
+describe('client assertion lifetime over HTTP (finding 6)', () => {
+  it('a one-hour assertion refreshes; past the client’s own limit it is invalid_client, the precise reason in the event', async () => {
+    const { startHarness } = await import('../../support/harness.ts');
+    const h = await startHarness({ signingThread: false });
+    try {
+      const { publicKey, privateKey } = await generateKeyPair('ES256');
+      const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' } as Jwk] };
+      await h.server.registerClient({ clientId: 'authlib-like', authMethod: 'private_key_jwt', jwks });
+      await h.server.registerClient({ clientId: 'strict', authMethod: 'private_key_jwt', jwks, assertionMaxLifetime: 300 });
+      const t = Math.floor(Date.now() / 1000);
+      const post = async (clientId: string, lifetime: number) => {
+        const rt = (await h.server.issueGrant({ clientId, subject: 'alice', scope: '' })).tokens.refresh_token!;
+        const assertion = await pkAssertion(privateKey, 'k1', { iss: clientId, sub: clientId, aud: h.tokenEndpoint, jti: randomId(), iat: t, exp: t + lifetime });
+        return h.post('/token', { grant_type: 'refresh_token', refresh_token: rt, client_assertion_type: assertionType, client_assertion: assertion });
+      };
+      assert.equal((await post('authlib-like', 3600)).status, 200);
+      const refused = await post('strict', 3600);
+      assert.equal(refused.status, 401);
+      assert.equal(refused.json.error, 'invalid_client');
+      assert.equal(refused.json.error_description, 'Client authentication failed.');
+      const event = h.events.at(-1)!;
+      assert.equal(event.type, 'client_auth.failed');
+      assert.match(event.detail!, /client_assertion exp is 36\d\ds away, more than the 300s allowed for strict/);
+      assert.equal((await post('strict', 300)).status, 200);
+      await assert.rejects(h.server.registerClient({ clientId: 'bad', authMethod: 'private_key_jwt', jwks, assertionMaxLifetime: 0 }), TypeError);
+    } finally {
+      await h.close();
+    }
   });
 });
