@@ -7,6 +7,11 @@ export type PrivateKey = CryptoKey | { key: CryptoKey; kid?: string };
 
 /** Options of {@link ClientSecretJwt} and {@link PrivateKeyJwt}. */
 export interface ClientAssertionOptions {
+  /**
+   * The assertion's `aud` (RFC 7523 section 3: it identifies the authorization server): its
+   * `issuer` (default), or its `token_endpoint`, which some servers require (Authlib, glewlwyd).
+   */
+  audience?: 'issuer' | 'token_endpoint';
   /** Change the assertion's header or claims right before it is signed. */
   modifyAssertion?: (header: Record<string, unknown>, payload: Record<string, unknown>) => void;
 }
@@ -27,7 +32,7 @@ async function assert(
   const payload: Record<string, unknown> = {
     iss: client.client_id,
     sub: client.client_id,
-    aud: as.issuer,
+    aud: as[options?.audience ?? 'issuer'],
     jti: crypto.randomUUID(),
     iat: now,
     exp: now + 60,

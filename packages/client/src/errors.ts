@@ -7,7 +7,7 @@ import { parseWWWAuthenticate, type WWWAuthenticateChallenge } from './www-authe
  */
 export class RefreshError extends Error {
   /** Which member of the family this is. */
-  declare readonly kind: 'oauth' | 'invalid_response' | 'transport' | 'authorization';
+  declare readonly kind: 'oauth' | 'invalid_response' | 'transport' | 'authorization' | 'reauthentication_required';
   /** Whether sending the same request again could succeed (5xx, 429, network trouble). */
   readonly retryable: boolean;
   constructor(message: string, retryable: boolean, cause?: unknown) {
@@ -110,7 +110,8 @@ for (const [ctor, kind, name] of [
   Object.defineProperties(ctor.prototype, { kind: { value: kind }, name: { value: name } });
 }
 
+/** 5xx, 408 (request timeout) and 429 (slow down) may succeed later; the listed OAuth errors never do. */
 function isRetryableStatus(status: number | undefined, error?: string): boolean {
-  if (error && /^(invalid_grant|invalid_client|unauthorized_client|unsupported_grant_type|invalid_scope|invalid_request|invalid_target)$/.test(error)) return false;
-  return status! >= 500 || status === 429 || error === 'temporarily_unavailable' || error === 'server_error';
+  if (error && /^(invalid_(grant|client|scope|request|target)|unauthorized_client|unsupported_grant_type)$/.test(error)) return false;
+  return status! >= 500 || status === 408 || status === 429 || error === 'temporarily_unavailable' || error === 'server_error';
 }

@@ -1,7 +1,20 @@
 import { createRemoteJWKSet, customFetch as joseFetch, decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
-import { customFetch, endpoint, internal, type Configuration } from './configuration.ts';
-import { InvalidResponseError } from './errors.ts';
+import type { Configuration, CustomFetch, endpoint, internal } from './configuration.ts';
+import type { InvalidResponseError } from './errors.ts';
 import type { IDTokenClaims } from './refresh-request.ts';
+
+/**
+ * What this lazily loaded module needs from the rest of the package, handed in by its caller
+ * instead of imported: the bare refresh path then bundles as one chunk (one gzip stream), not as
+ * an entry plus a chunk shared with this one.
+ */
+export interface IdTokenDeps {
+  /** The configuration's custom fetch, if any. */
+  fetcher: (config: Configuration) => CustomFetch | undefined;
+  endpoint: typeof endpoint;
+  internal: typeof internal;
+  InvalidResponseError: typeof InvalidResponseError;
+}
 
 /** Clock tolerance for `exp` and `iat`, in seconds. */
 const CLOCK_TOLERANCE = 30;
@@ -22,8 +35,9 @@ const jwksCache = /* @__PURE__ */ new WeakMap<Configuration, ReturnType<typeof c
 export async function validateIdToken(
   config: Configuration,
   idToken: string,
-  original?: string | IDTokenClaims,
-  body?: Record<string, unknown>,
+  original: string | IDTokenClaims | undefined,
+  body: Record<string, unknown> | undefined,
+  { fetcher: fetcherOf, endpoint, internal, InvalidResponseError }: IdTokenDeps,
 ): Promise<IDTokenClaims> {
   const fail = (message: string, cause?: unknown, retryable = false) =>
     new InvalidResponseError(`id_token ${message}`, 200, body, retryable, cause);
@@ -36,7 +50,7 @@ export async function validateIdToken(
     } catch (cause) {
       throw fail(`cannot be validated: ${(cause as Error).message}`, cause);
     }
-    const fetcher = config[customFetch];
+    const fetcher = fetcherOf(config);
     jwks = createRemoteJWKSet(url, {
       timeoutDuration: config.timeout * 1000,
       ...(fetcher && {

@@ -39,8 +39,17 @@ export interface TokenEndpointResponse {
   readonly refresh_token?: string;
   readonly scope?: string;
   readonly id_token?: string;
-  /** Non-standard (GitHub): refresh token lifetime in seconds. */
+  /**
+   * draft-ietf-oauth-refresh-token-expiration: seconds the refresh token may be held without being
+   * exchanged (idle timeout).
+   */
+  readonly refresh_token_timeout?: number;
+  /** draft-ietf-oauth-refresh-token-expiration: seconds until the authorization itself expires. */
+  readonly authorization_expires_in?: number;
+  /** Non-standard (GitHub, Google): refresh token lifetime in seconds. */
   readonly refresh_token_expires_in?: number;
+  /** Non-standard (Keycloak): refresh token lifetime in seconds. */
+  readonly refresh_expires_in?: number;
   readonly [parameter: string]: unknown;
 }
 
@@ -52,8 +61,14 @@ export interface TokenEndpointResponseHelpers {
   claims(): IDTokenClaims | undefined;
   /** When the access token expires (like `@oslojs/oauth2`'s `accessTokenExpiresAt()`). */
   accessTokenExpiresAt(): Date | undefined;
-  /** When the refresh token expires, from a non-standard `refresh_token_expires_in` (GitHub). */
+  /**
+   * When the refresh token expires if unused: the earliest of `refresh_token_timeout`,
+   * `authorization_expires_in` and the non-standard `refresh_token_expires_in` (GitHub, Google) and
+   * `refresh_expires_in` (Keycloak); `undefined` when the server sent none.
+   */
   refreshTokenExpiresAt(): Date | undefined;
+  /** When the authorization itself expires (`authorization_expires_in`): sign in again before then. */
+  authorizationExpiresAt(): Date | undefined;
 }
 
 /** A token response with its helpers. */
@@ -139,7 +154,8 @@ export function parseRefreshResponse(response: RawResponse, receivedAt = Date.no
     try {
       body = JSON.parse(bodyText);
     } catch {}
-    if (typeof body !== 'object' || !body || Array.isArray(body)) body = undefined;
+    // An array passes as an object here and fails as a token response below.
+    if (typeof body !== 'object' || !body) body = undefined;
   }
   const fail = (message: string) => ({ ok: false as const, error: new InvalidResponseError(message, status, body, undefined, undefined, headers) });
   if (!body) return fail(`token endpoint answered HTTP ${status} with a body that is neither a JSON object nor a form (content-type: ${type || 'none'})`);
@@ -164,16 +180,21 @@ export function parseRefreshResponse(response: RawResponse, receivedAt = Date.no
   // RFC 6749 section 5.1: access_token and token_type are REQUIRED.
   let problems = text('access_token', false) + text('token_type', false);
   if (!problems && !/^(bearer|dpop)$/i.test(tokens.token_type as string)) problems = `unsupported "token_type" ${tokens.token_type}; `;
-  problems += seconds('expires_in') + seconds('refresh_token_expires_in') + text('refresh_token', true) + text('id_token', true);
+  for (const name of lifetimes) problems += seconds(name);
+  problems += text('refresh_token', true) + text('id_token', true);
   if (tokens.scope !== undefined && typeof tokens.scope !== 'string') problems += '"scope" must be a string; ';
   if (problems) return fail(`invalid token response: ${problems.slice(0, -2)}`);
   tokens.token_type = (tokens.token_type as string).toLowerCase();
   return { ok: true, tokens: withHelpers(tokens as unknown as TokenEndpointResponse, receivedAt) };
 }
 
+/** Lifetimes in seconds a token response may carry: checked, and a numeric string converted. */
+const lifetimes = ['expires_in', 'refresh_token_timeout', 'authorization_expires_in', 'refresh_token_expires_in', 'refresh_expires_in'] as const;
+
 /** Attaches the non-enumerable helpers. */
 export function withHelpers(tokens: TokenEndpointResponse, receivedAt: number, claims?: IDTokenClaims): TokenResponse {
-  const at = (seconds: number | undefined) => (seconds === undefined ? undefined : new Date(receivedAt + seconds * 1000));
+  // undefined (and Infinity) < Infinity is false: no date.
+  const at = (seconds: number | undefined) => (seconds! < Infinity ? new Date(receivedAt + seconds! * 1000) : undefined);
   // One defineProperty each: much cheaper in V8 than a defineProperties descriptor map.
   const define = (name: keyof TokenEndpointResponseHelpers, value: () => unknown) => Object.defineProperty(tokens, name, { value });
   define('expiresIn', () =>
@@ -181,6 +202,8 @@ export function withHelpers(tokens: TokenEndpointResponse, receivedAt: number, c
   );
   define('claims', () => claims);
   define('accessTokenExpiresAt', () => at(tokens.expires_in));
-  define('refreshTokenExpiresAt', () => at(tokens.refresh_token_expires_in));
+  // The refresh token cannot outlive the authorization: the earliest of the lifetimes sent.
+  define('refreshTokenExpiresAt', () => at(Math.min(...lifetimes.slice(1).map((name) => tokens[name] ?? Infinity))));
+  define('authorizationExpiresAt', () => at(tokens.authorization_expires_in));
   return tokens as TokenResponse;
 }

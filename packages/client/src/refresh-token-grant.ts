@@ -1,6 +1,6 @@
-import type { Configuration } from './configuration.ts';
+import { customFetch, endpoint, internal, type Configuration } from './configuration.ts';
 import type { DPoPHandle } from './dpop.ts';
-import type { OAuthResponseError } from './errors.ts';
+import { InvalidResponseError, type OAuthResponseError } from './errors.ts';
 import { send } from './http.ts';
 import {
   parseRefreshResponse,
@@ -87,5 +87,6 @@ export async function validateIdToken(
   body?: Record<string, unknown>,
 ): Promise<IDTokenClaims> {
   // Loaded only when an id_token arrives, so the bare refresh path does not carry jose.
-  return (await import('./id-token.ts')).validateIdToken(config, idToken, original, body);
+  const deps = { fetcher: (c: Configuration) => c[customFetch], endpoint, internal, InvalidResponseError };
+  return (await import('./id-token.ts')).validateIdToken(config, idToken, original, body, deps);
 }

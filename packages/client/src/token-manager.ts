@@ -38,6 +38,12 @@ export interface TokenManagerOptions {
   /** The fetch the `fetch` wrapper calls. @default globalThis.fetch */
   fetch?: typeof fetch;
   /**
+   * Seconds before the authorization's absolute expiry (`authorization_expires_in`) at which
+   * `authorization-expiring` is emitted, so the application can have the user sign in again before
+   * the session ends. @default 86400
+   */
+  expiryWarning?: number;
+  /**
    * DPoP (RFC 9449): the handle of the key the session's tokens are bound to (keep the key pair
    * beside the tokens: `createBrowserStore().dpopKeyPair(key)` in browsers). Refreshes carry
    * proofs, and the `fetch` wrapper sends DPoP-bound access tokens as `Authorization: DPoP` with a
@@ -54,8 +60,16 @@ export interface TokenManagerEvents {
   retry: { error: RefreshError; attempt: number; delay: number };
   /** A refresh failed for good (after any retries). */
   error: { error: unknown };
-  /** The session is over: the user must sign in again. */
+  /**
+   * The session is over: the user must sign in again. Emitted once per refused session: later calls
+   * reject with {@link ReauthenticationRequiredError} without sending anything.
+   */
   'reauthentication-required': { error: unknown };
+  /**
+   * The authorization expires at `expiresAt` (epoch ms), within `expiryWarning`: have the user sign in
+   * again before then. Emitted once per expiry (from a timer, or at the next call past the threshold).
+   */
+  'authorization-expiring': { expiresAt: number };
 }
 
 /** A token set as returned by any token endpoint (wire names): what {@link TokenManager.setTokens} takes. */
@@ -66,6 +80,11 @@ export interface TokenSetInput {
   expires_in?: number;
   scope?: string;
   id_token?: string;
+  /** draft-ietf-oauth-refresh-token-expiration (and the non-standard names), in seconds. */
+  refresh_token_timeout?: number;
+  authorization_expires_in?: number;
+  refresh_token_expires_in?: number;
+  refresh_expires_in?: number;
 }
 
 /** Keeps one session's tokens fresh; see {@link createTokenManager}. */
@@ -94,13 +113,39 @@ export interface TokenManager {
   on<E extends keyof TokenManagerEvents>(event: E, listener: (detail: TokenManagerEvents[E]) => void): () => void;
 }
 
-/** The session cannot continue without a new sign-in; `cause` is what ended it. */
-export class ReauthenticationRequiredError extends Error {
+/**
+ * The session cannot continue without a new sign-in; `cause` is what ended it. A {@link RefreshError}
+ * of `kind` `reauthentication_required`, never `retryable`.
+ */
+export class ReauthenticationRequiredError extends RefreshError {
+  declare readonly kind: 'reauthentication_required';
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ReauthenticationRequiredError';
+    super(message, false, options?.cause);
   }
 }
+Object.defineProperties(ReauthenticationRequiredError.prototype, {
+  kind: { value: 'reauthentication_required' },
+  name: { value: 'ReauthenticationRequiredError' },
+});
+
+/** A response's lifetimes, in seconds: the refresh token's (the earliest sent) and the authorization's. */
+interface Lifetimes {
+  refresh?: number;
+  authorization?: number;
+}
+
+function lifetimes(input: Pick<TokenSetInput, 'refresh_token_timeout' | 'authorization_expires_in' | 'refresh_token_expires_in' | 'refresh_expires_in'>): Lifetimes {
+  const seconds = (value: unknown) => (value === undefined || value === null || value === '' ? undefined : Number(value));
+  const authorization = seconds(input.authorization_expires_in);
+  // The refresh token cannot outlive the authorization.
+  const known = [input.refresh_token_timeout, input.refresh_token_expires_in, input.refresh_expires_in].map(seconds).concat(authorization);
+  const finite = known.filter((s): s is number => s !== undefined && Number.isFinite(s) && s >= 0);
+  return { refresh: finite.length > 0 ? Math.min(...finite) : undefined, authorization: authorization !== undefined && authorization >= 0 ? authorization : undefined };
+}
+
+/** A 4xx answer that is not a usable OAuth error (an empty 400, say), 408 and 429 excepted: final. */
+const finalStatus = (error: unknown): boolean =>
+  error instanceof InvalidResponseError && error.status! >= 400 && error.status! < 500 && !error.retryable;
 
 /**
  * Creates a token manager: refreshes ahead of expiry (skew plus jitter), single flight in the
@@ -117,7 +162,7 @@ export class ReauthenticationRequiredError extends Error {
  * const response = await manager.fetch('https://api.example.com/me')
  */
 export function createTokenManager(options: TokenManagerOptions): TokenManager {
-  const { config, store, key = 'default', parameters, refreshSkew = 30, refreshJitter = 30, DPoP } = options;
+  const { config, store, key = 'default', parameters, refreshSkew = 30, refreshJitter = 30, expiryWarning = 86_400, DPoP } = options;
   const { attempts = 4, baseDelay = 500, maxDelay = 30_000 } = options.retry ?? {};
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
@@ -126,6 +171,9 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   const refreshAt = new WeakMap<StoredTokens, number>();
   let cached: StoredTokens | undefined;
   let inflight: Promise<StoredTokens> | undefined;
+  /** The authorization expiry already warned about, and the timer waiting for the next one. */
+  let warned: number | undefined;
+  let warning: ReturnType<typeof setTimeout> | undefined;
 
   const emit = <E extends keyof TokenManagerEvents>(event: E, detail: TokenManagerEvents[E]) =>
     listeners.get(event)?.forEach((listener) => (listener as (detail: TokenManagerEvents[E]) => void)(detail));
@@ -146,6 +194,28 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     throw new ReauthenticationRequiredError(message, { cause });
   };
 
+  /** A session the server refused: rejected without a request (the event was emitted when it was refused). */
+  const refused = (tokens: StoredTokens | undefined): boolean => tokens?.refusedAt !== undefined;
+  const ended = (tokens: StoredTokens): never => {
+    throw new ReauthenticationRequiredError(`the session was refused by the server (${tokens.refusal}): sign in again`);
+  };
+
+  /** Emits `authorization-expiring` once the absolute expiry is within `expiryWarning`; else arms a timer. */
+  const watchExpiry = (tokens: StoredTokens | undefined): void => {
+    const expiresAt = tokens?.authorizationExpiresAt;
+    if (expiresAt === undefined || expiresAt === warned || refused(tokens)) return;
+    clearTimeout(warning);
+    const wait = expiresAt - expiryWarning * 1000 - now();
+    if (wait <= 0) {
+      warned = expiresAt;
+      emit('authorization-expiring', { expiresAt });
+      return;
+    }
+    // Re-checked when it fires (the clock may differ, or a longer wait than a timer holds).
+    warning = setTimeout(() => watchExpiry(cached), Math.min(wait, 2 ** 31 - 1));
+    (warning as { unref?: () => void }).unref?.();
+  };
+
   const retryDelay = (error: unknown, attempt: number): number | undefined => {
     if (!(error instanceof RefreshError) || !error.retryable || attempt >= attempts) return undefined;
     let delay = random() * Math.min(maxDelay, baseDelay * 2 ** (attempt - 1));
@@ -157,17 +227,34 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     return delay > maxDelay ? undefined : delay;
   };
 
-  const toStored = (response: TokenResponse, current: StoredTokens): StoredTokens => ({
-    accessToken: response.access_token,
-    tokenType: response.token_type,
-    expiresAt: response.expires_in === undefined ? undefined : now() + response.expiresIn()! * 1000,
-    // Keep the old refresh token when the server did not rotate.
-    refreshToken: response.refresh_token ?? current.refreshToken,
-    scope: response.scope ?? current.scope,
-    idToken: response.id_token ?? current.idToken,
-    version: current.version + 1,
-    issuedAt: now(),
-  });
+  const toStored = (response: TokenResponse, current: StoredTokens): StoredTokens => {
+    const next: StoredTokens = {
+      accessToken: response.access_token,
+      tokenType: response.token_type,
+      expiresAt: response.expires_in === undefined ? undefined : now() + response.expiresIn()! * 1000,
+      // Keep the old refresh token when the server did not rotate.
+      refreshToken: response.refresh_token ?? current.refreshToken,
+      scope: response.scope ?? current.scope,
+      idToken: response.id_token ?? current.idToken,
+      version: current.version + 1,
+      issuedAt: now(),
+    };
+    return withExpiry(next, lifetimes(response), current, response.refresh_token === undefined);
+  };
+
+  /**
+   * The refresh token's and the authorization's expiry (epoch ms) from a response's lifetimes. What
+   * the server did not say is kept from `current`: the authorization's expiry always (it is the
+   * session's), the refresh token's only when the refresh token is the same.
+   */
+  const withExpiry = (tokens: StoredTokens, seconds: Lifetimes, current?: StoredTokens, sameRefreshToken = false): StoredTokens => {
+    const at = (s: number | undefined) => (s === undefined ? undefined : now() + s * 1000);
+    const authorization = at(seconds.authorization) ?? current?.authorizationExpiresAt;
+    const refresh = at(seconds.refresh) ?? (sameRefreshToken ? current?.refreshExpiresAt : undefined);
+    if (authorization !== undefined) tokens.authorizationExpiresAt = authorization;
+    if (refresh !== undefined) tokens.refreshExpiresAt = refresh;
+    return tokens;
+  };
 
   /** Store first, hand out after: a lost write must not lose a rotated refresh token. */
   const save = async (next: StoredTokens): Promise<StoredTokens> => {
@@ -177,12 +264,15 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       if (newer) return (cached = newer);
     }
     emit('tokens', { tokens: next });
+    watchExpiry(next);
     return (cached = next);
   };
 
   const refreshLocked = async (force: boolean, used?: string): Promise<StoredTokens> => {
     let current = await store.get(key);
     if (!current) return reauthenticate(`no tokens stored under "${key}": sign in first`);
+    // A refused session is never sent again (another process may have found it refused).
+    if (refused(current)) return ended((cached = current));
     // Another caller or process may have refreshed while we waited for the lock.
     if (force ? current.accessToken !== used && usable(current) : usable(current)) return (cached = current);
     let reread = false;
@@ -211,7 +301,14 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         const delay = retryDelay(error, attempt);
         if (delay === undefined) {
           emit('error', { error });
-          if (error instanceof OAuthResponseError && !error.retryable) reauthenticate(`the refresh token was rejected: ${error.message}`, error);
+          if ((error instanceof OAuthResponseError && !error.retryable) || finalStatus(error)) {
+            // Remembered (in the store, for every process) until new tokens are set: no request is
+            // ever sent with this refresh token again.
+            const message = error instanceof OAuthResponseError ? error.error : `HTTP ${(error as InvalidResponseError).status}`;
+            await store.set(key, { ...current, version: current.version + 1, refusedAt: now(), refusal: message });
+            cached = await store.get(key);
+            reauthenticate(`the refresh token was rejected: ${(error as Error).message}`, error);
+          }
           throw error;
         }
         emit('retry', { error: error as RefreshError, attempt, delay });
@@ -231,6 +328,13 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   const getTokens = async (): Promise<StoredTokens> => {
     cached ??= await store.get(key);
+    if (refused(cached)) {
+      // Another process may have signed in again since: only the store can tell.
+      const latest = await store.get(key);
+      if (!latest || refused(latest)) return ended(cached!);
+      cached = latest;
+    }
+    watchExpiry(cached);
     if (cached && usable(cached)) return cached;
     const previous = cached;
     try {
@@ -285,7 +389,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
           version: (current?.version ?? 0) + 1,
           issuedAt: now(),
         };
-        return save(next);
+        // A new sign-in: its own expiries, nothing kept from the session it replaces.
+        return save(withExpiry(next, lifetimes(input)));
       });
     },
     async fetch(input, init) {

@@ -17,6 +17,20 @@ export interface StoredTokens {
   version: number;
   /** When these tokens were obtained, epoch ms. */
   issuedAt: number;
+  /**
+   * When the refresh token expires if unused, epoch ms, when the server said
+   * (`refresh_token_timeout`, `authorization_expires_in`, `refresh_token_expires_in`, `refresh_expires_in`).
+   */
+  refreshExpiresAt?: number;
+  /** When the authorization itself expires, epoch ms (`authorization_expires_in`): sign in again before. */
+  authorizationExpiresAt?: number;
+  /**
+   * Set when the server refused this session's refresh token for good, epoch ms: no request is sent
+   * with it again; the next sign-in's tokens (`setTokens`) replace the set.
+   */
+  refusedAt?: number;
+  /** Why it was refused (the error), for logs. */
+  refusal?: string;
 }
 
 /**

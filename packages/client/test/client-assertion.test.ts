@@ -79,3 +79,15 @@ test('PrivateKeyJwt refuses a public key or a non-key', async () => {
   const hmac = await crypto.subtle.generateKey({ name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
   assert.throws(() => PrivateKeyJwt(hmac), TypeError);
 });
+
+test('the audience option: the issuer by default, or the token endpoint (Authlib, glewlwyd), for both helpers', async () => {
+  const secret = 'a-long-enough-shared-secret-0123456789';
+  const key = new TextEncoder().encode(secret);
+  const aud = async (auth: ReturnType<typeof ClientSecretJwt>) => (await jwtVerify(await assertion(auth), key)).payload.aud;
+  assert.equal(await aud(ClientSecretJwt(secret)), 'https://as.example');
+  assert.equal(await aud(ClientSecretJwt(secret, { audience: 'issuer' })), 'https://as.example');
+  assert.equal(await aud(ClientSecretJwt(secret, { audience: 'token_endpoint' })), 'https://as.example/token');
+  const { privateKey, publicKey } = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+  const jwt = await assertion(PrivateKeyJwt(privateKey, { audience: 'token_endpoint' }));
+  assert.equal((await jwtVerify(jwt, publicKey)).payload.aud, 'https://as.example/token');
+});

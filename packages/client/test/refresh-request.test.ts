@@ -91,6 +91,9 @@ const invalid: Array<[string, unknown]> = [
   ['empty refresh_token', { access_token: 'a', token_type: 'bearer', refresh_token: '' }],
   ['non-string refresh_token', { access_token: 'a', token_type: 'bearer', refresh_token: 5 }],
   ['non-string id_token', { access_token: 'a', token_type: 'bearer', id_token: {} }],
+  ['negative refresh_token_timeout', { access_token: 'a', token_type: 'bearer', refresh_token_timeout: -5 }],
+  ['non-numeric authorization_expires_in', { access_token: 'a', token_type: 'bearer', authorization_expires_in: 'soon' }],
+  ['boolean refresh_expires_in (Keycloak)', { access_token: 'a', token_type: 'bearer', refresh_expires_in: true }],
   ['a JSON array', [{ access_token: 'a' }]],
   ['JSON null', 'null'],
   ['non-string error', { error: 42 }],
@@ -172,3 +175,24 @@ test('logging an InvalidResponseError does not print the tokens its body holds',
   assert.doesNotMatch(inspect(result.error, { depth: 5 }), /secret-/);
   assert.doesNotMatch(JSON.stringify(result.error), /secret-/);
 });
+
+const expiryTable: Array<[string, Record<string, unknown>, number | undefined, number | undefined]> = [
+  // [what, lifetimes sent, refreshTokenExpiresAt (s), authorizationExpiresAt (s)]
+  ['draft-ietf-oauth-refresh-token-expiration: both', { refresh_token_timeout: 600, authorization_expires_in: 3600 }, 600, 3600],
+  ['numeric strings are converted', { refresh_token_timeout: '600', authorization_expires_in: '3600' }, 600, 3600],
+  ['the timeout is capped by the authorization', { refresh_token_timeout: 7200, authorization_expires_in: 3600 }, 3600, 3600],
+  ['the authorization alone', { authorization_expires_in: 3600 }, 3600, 3600],
+  ['Keycloak: refresh_expires_in', { refresh_expires_in: 1800 }, 1800, undefined],
+  ['GitHub, Google: refresh_token_expires_in', { refresh_token_expires_in: 15_811_200 }, 15_811_200, undefined],
+  ['oidc-provider: none of them', {}, undefined, undefined],
+];
+for (const [name, lifetimes, refresh, authorization] of expiryTable) {
+  test(`parse: refresh token and authorization expiry, ${name}`, () => {
+    const receivedAt = 1_700_000_000_000;
+    const result = parseRefreshResponse({ status: 200, bodyText: JSON.stringify({ access_token: 'a', token_type: 'bearer', refresh_token: 'r', ...lifetimes }) }, receivedAt);
+    assert.ok(result.ok);
+    assert.equal(result.tokens.refreshTokenExpiresAt()?.getTime(), refresh === undefined ? undefined : receivedAt + refresh * 1000);
+    assert.equal(result.tokens.authorizationExpiresAt()?.getTime(), authorization === undefined ? undefined : receivedAt + authorization * 1000);
+    for (const [field, value] of Object.entries(lifetimes)) assert.equal(result.tokens[field], Number(value), `${field} exposed as a number`);
+  });
+}

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { ClientSecretBasic } from '../src/client-auth.ts';
 import { Configuration } from '../src/configuration.ts';
-import { InvalidResponseError, OAuthResponseError, TransportError } from '../src/errors.ts';
+import { InvalidResponseError, OAuthResponseError, RefreshError, TransportError } from '../src/errors.ts';
 import { createMemoryStore } from '../src/memory-store.ts';
 import { parseRefreshResponse } from '../src/refresh-request.ts';
 import { createTokenManager, ReauthenticationRequiredError, type TokenManagerOptions } from '../src/token-manager.ts';
@@ -338,4 +338,99 @@ test('setTokens takes a parsed token response as it is, its lifetime counted fro
   const bare = parseRefreshResponse({ status: 200, headers: { 'content-type': 'application/json' }, bodyText: '{"access_token":"at","token_type":"Bearer"}' });
   assert.ok(bare.ok);
   await assert.rejects(manager.setTokens(bare.tokens), TypeError);
+});
+
+test('finding 5: a refused session is remembered until new tokens are set: no request is ever sent with the dead token', async () => {
+  const { server, manager, events, store, config } = await setup({ intercept: (_req, res) => (json(res, 400, { error: 'invalid_grant' }), true) });
+  const failures: unknown[] = [];
+  for (const call of [() => manager.getAccessToken(), () => manager.refresh(), () => manager.fetch(`${server.url}/api`), () => manager.getTokens()]) {
+    await call().catch((e) => failures.push(e));
+  }
+  assert.equal(server.requests.length, 1, 'one refresh request, then none');
+  assert.deepEqual(events, ['error', 'reauthentication-required'], 'one event per refused session');
+  assert.equal(failures.length, 4);
+  for (const e of failures) {
+    assert.ok(e instanceof ReauthenticationRequiredError);
+    assert.ok(e instanceof RefreshError);
+    assert.equal(e.kind, 'reauthentication_required');
+    assert.equal(e.retryable, false);
+    assert.equal(e.name, 'ReauthenticationRequiredError');
+  }
+  // The refusal is in the store: another process using it sends nothing either.
+  assert.equal((await store.get('default'))!.refusal, 'invalid_grant');
+  const other = createTokenManager({ config, store });
+  await assert.rejects(other.getAccessToken(), ReauthenticationRequiredError);
+  assert.equal(server.requests.length, 1);
+  // New tokens (a new sign-in) end the refusal.
+  server.handle((req, res) => json(res, 200, { access_token: 'at-new', token_type: 'Bearer', expires_in: 3600, refresh_token: 'rt-new' }));
+  await manager.setTokens({ refresh_token: 'rt-signed-in' });
+  assert.equal((await store.get('default'))!.refusedAt, undefined);
+  assert.equal(await manager.getAccessToken(), 'at-new');
+  assert.equal(server.requests.at(-1)!.form.get('refresh_token'), 'rt-signed-in');
+  assert.equal(await other.getAccessToken(), 'at-new', 'the other process sees the new session');
+});
+
+for (const [name, respond] of [
+  ['an empty 400 (glewlwyd)', (res: ServerResponse) => (res.writeHead(400), res.end())],
+  ['a 401 HTML page', (res: ServerResponse) => (res.writeHead(401, { 'content-type': 'text/html' }), res.end('<h1>Unauthorized</h1>'))],
+  ['a 403 JSON body without an error member', (res: ServerResponse) => json(res, 403, { message: 'forbidden' })],
+] as const) {
+  test(`finding 5: ${name} to a refresh is final: re-authentication, then no more requests`, async () => {
+    const { server, manager, events } = await setup({ intercept: (_req, res) => (respond(res), true) });
+    await assert.rejects(manager.getAccessToken(), (e) => e instanceof ReauthenticationRequiredError && e.cause instanceof InvalidResponseError);
+    await assert.rejects(manager.getAccessToken(), ReauthenticationRequiredError);
+    assert.equal(server.requests.length, 1);
+    assert.deepEqual(events, ['error', 'reauthentication-required']);
+  });
+}
+
+for (const status of [408, 429]) {
+  test(`an empty ${status} is not final: it is retried`, async () => {
+    const { server, manager, events } = await setup({ intercept: (_req, res, count) => (count === 1 ? (res.writeHead(status), res.end(), true) : false) });
+    assert.equal(await manager.getAccessToken(), 'at-1');
+    assert.equal(server.requests.length, 2);
+    assert.deepEqual(events, ['retry', 'tokens']);
+  });
+}
+
+test('expiry on the wire: the stored set carries the refresh token and authorization expiries; authorization-expiring is emitted once, ahead of the absolute expiry', async () => {
+  let clock = 1_000_000_000;
+  const end = clock + 3 * 86_400_000;
+  const { server, manager, store } = await setup(
+    // Like our server: the authorization's lifetime counts down across refreshes.
+    { intercept: (_req, res) => (json(res, 200, { access_token: `at-${clock}`, token_type: 'Bearer', expires_in: 600, refresh_token: `rt-${clock}`, refresh_token_timeout: 3600, authorization_expires_in: (end - clock) / 1000 }), true) },
+    { now: () => clock, expiryWarning: 86_400 },
+  );
+  const warnings: number[] = [];
+  manager.on('authorization-expiring', ({ expiresAt }) => warnings.push(expiresAt));
+  await manager.getAccessToken();
+  const stored = (await store.get('default'))!;
+  assert.equal(stored.refreshExpiresAt, clock + 3600_000);
+  assert.equal(stored.authorizationExpiresAt, clock + 3 * 86_400_000);
+  assert.deepEqual(warnings, [], 'three days away, warned one day ahead');
+  clock += 2 * 86_400_000 - 1000;
+  await manager.getAccessToken();
+  assert.deepEqual(warnings, []);
+  clock += 2000;
+  await manager.getAccessToken();
+  assert.deepEqual(warnings, [stored.authorizationExpiresAt], 'within a day of the absolute expiry');
+  clock += 10_000;
+  await manager.refresh();
+  assert.equal(warnings.length, 1, 'once per expiry');
+  assert.ok(server.requests.length >= 2);
+});
+
+test('setTokens takes the expiries of a sign-in response; a rotation without them keeps the authorization expiry, not the old refresh expiry', async () => {
+  let clock = 5_000_000;
+  const { manager, store } = await setup({ expiresIn: 60 }, { now: () => clock });
+  await manager.setTokens({ refresh_token: 'rt-0', access_token: 'at-0', expires_in: 60, refresh_token_timeout: 100, authorization_expires_in: 1000 });
+  let stored = (await store.get('default'))!;
+  assert.equal(stored.refreshExpiresAt, clock + 100_000);
+  assert.equal(stored.authorizationExpiresAt, clock + 1000_000);
+  clock += 59_000;
+  await manager.getAccessToken();
+  stored = (await store.get('default'))!;
+  assert.equal(stored.refreshToken, 'rt-1');
+  assert.equal(stored.refreshExpiresAt, undefined, 'a new refresh token whose lifetime the server did not say');
+  assert.equal(stored.authorizationExpiresAt, 5_000_000 + 1000_000);
 });
