@@ -67,7 +67,8 @@ export interface TokenManagerEvents {
   'reauthentication-required': { error: unknown };
   /**
    * The authorization expires at `expiresAt` (epoch ms), within `expiryWarning`: have the user sign in
-   * again before then. Emitted once per expiry (from a timer, or at the next call past the threshold).
+   * again before then. Emitted once per expiry (from a timer, or at the next call past the threshold);
+   * again only if the authorization's expiry moves by more than a minute (renewed out of band).
    */
   'authorization-expiring': { expiresAt: number };
 }
@@ -203,7 +204,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   /** Emits `authorization-expiring` once the absolute expiry is within `expiryWarning`; else arms a timer. */
   const watchExpiry = (tokens: StoredTokens | undefined): void => {
     const expiresAt = tokens?.authorizationExpiresAt;
-    if (expiresAt === undefined || expiresAt === warned || refused(tokens)) return;
+    // The same expiry, told again by a later response (to the second, so within a minute), is not new.
+    if (expiresAt === undefined || refused(tokens) || (warned !== undefined && Math.abs(expiresAt - warned) <= 60_000)) return;
     clearTimeout(warning);
     const wait = expiresAt - expiryWarning * 1000 - now();
     if (wait <= 0) {

@@ -103,3 +103,22 @@ test('the token manager keeps a rotating oidc-provider session alive', async () 
   assert.notEqual(tokens[0], first);
   assert.notEqual((await store.get('default'))!.refreshToken, firstRt);
 });
+
+test('expiry on the wire: oidc-provider sends none of the draft fields; the response has no expiry, the manager stores none and never warns', async () => {
+  const config = await discover('basic', ClientSecretBasic(secret('basic')));
+  const tokens = await refreshTokenGrant(config, await mint('basic'));
+  assert.equal(config.serverMetadata().refresh_token_expiration_types_supported, undefined);
+  for (const field of ['refresh_token_timeout', 'authorization_expires_in', 'refresh_token_expires_in', 'refresh_expires_in']) assert.equal(tokens[field], undefined, field);
+  assert.equal(tokens.refreshTokenExpiresAt(), undefined);
+  assert.equal(tokens.authorizationExpiresAt(), undefined);
+  const store = createMemoryStore();
+  const manager = createTokenManager({ config, store, expiryWarning: 10 * 365 * 86_400 });
+  const warnings: unknown[] = [];
+  manager.on('authorization-expiring', (w) => warnings.push(w));
+  await manager.setTokens({ refresh_token: await mint('basic') });
+  await manager.refresh();
+  const stored = (await store.get('default'))!;
+  assert.equal(stored.refreshExpiresAt, undefined);
+  assert.equal(stored.authorizationExpiresAt, undefined);
+  assert.deepEqual(warnings, []);
+});

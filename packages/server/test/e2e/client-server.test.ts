@@ -89,6 +89,29 @@ describe('e2e: @refresh-grant/client against @refresh-grant/server', () => {
     assert.equal(rotations, 1);
   });
 
+  it('expiry on the wire: our client reads refresh_token_timeout and authorization_expires_in from our server; the token manager stores them and warns ahead of the absolute expiry', async () => {
+    const c = await h.client({ clientId: 'e2e-expiry', idleTtl: 3600, absoluteTtl: 7200 });
+    const config = await discover(c.clientId, rg.ClientSecretBasic(c.clientSecret));
+    const metadata = config.serverMetadata();
+    assert.deepEqual(metadata.refresh_token_expiration_types_supported, ['authorization', 'token_timeout']);
+    const first = await h.server.issueGrant({ clientId: c.clientId, subject: 'exp', scope: 'read' });
+    const before = Date.now();
+    const tokens = await rg.refreshTokenGrant(config, first.tokens.refresh_token!);
+    assert.equal(tokens.refresh_token_timeout, 3600);
+    assert.ok(tokens.authorization_expires_in! <= 7200 && tokens.authorization_expires_in! >= 7190);
+    assert.ok(Math.abs(tokens.refreshTokenExpiresAt()!.getTime() - (before + 3600_000)) < 10_000);
+    assert.ok(Math.abs(tokens.authorizationExpiresAt()!.getTime() - (before + 7200_000)) < 10_000);
+
+    // Warned two hours ahead: the two-hour authorization is already within it.
+    const manager = rg.createTokenManager({ config, store: rg.createMemoryStore(), expiryWarning: 7200 });
+    const warnings: number[] = [];
+    manager.on('authorization-expiring', ({ expiresAt }) => warnings.push(expiresAt));
+    await manager.setTokens({ ...tokens, refresh_token: tokens.refresh_token!, access_token: 'stale', expires_in: 0 });
+    await manager.getAccessToken();
+    assert.equal(warnings.length, 1);
+    assert.ok(Math.abs(warnings[0] - (before + 7200_000)) < 10_000);
+  });
+
   describe('a lost response', () => {
     let proxy: Server;
     let proxyIssuer: string;

@@ -81,6 +81,25 @@ describe('interop: openid-client DPoP against our server (nonces required)', () 
     assert.equal(still.token_type, 'dpop');
   });
 
+  it('RFC 9449 section 5: a public family issued unbound is bound by openid-client\'s first DPoP refresh; then a refresh without its key is refused', async () => {
+    await server.registerClient({ clientId: 'oc-spa-late', authMethod: 'none', scope: 'read' });
+    const config = await discover('oc-spa-late', client.None());
+    const DPoP = client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256'));
+    const issued = await server.issueGrant({ clientId: 'oc-spa-late', subject: 'carol', scope: 'read' });
+    assert.equal((await store.getGrant(issued.familyId))?.dpopJkt, undefined);
+    const bound = await client.refreshTokenGrant(config, issued.tokens.refresh_token!, undefined, { DPoP });
+    assert.equal(bound.token_type, 'dpop');
+    assert.equal((await store.getGrant(issued.familyId))?.dpopJkt, await DPoP.calculateThumbprint());
+    // The draft's lifetimes ride along; openid-client passes them through.
+    assert.equal(typeof bound.refresh_token_timeout, 'number');
+    assert.equal(typeof bound.authorization_expires_in, 'number');
+    await assert.rejects(client.refreshTokenGrant(config, bound.refresh_token!), (e: client.ResponseBodyError) => e.error === 'invalid_grant');
+    const other = client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256'));
+    await assert.rejects(client.refreshTokenGrant(config, bound.refresh_token!, undefined, { DPoP: other }), (e: client.ResponseBodyError) => e.error === 'invalid_grant');
+    const again = await client.refreshTokenGrant(config, bound.refresh_token!, undefined, { DPoP });
+    assert.equal(again.token_type, 'dpop');
+  });
+
   it('a confidential private_key_jwt client: DPoP-bound access tokens, an unbound refresh token', async () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256');
     await server.registerClient({ clientId: 'oc-backend', authMethod: 'private_key_jwt', jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' } as never] } });
