@@ -391,8 +391,13 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
           version: (current?.version ?? 0) + 1,
           issuedAt: now(),
         };
-        // A new sign-in: its own expiries, nothing kept from the session it replaces.
-        return save(withExpiry(next, lifetimes(input)));
+        // A new sign-in: its own expiries, nothing kept from the session it replaces. A parsed
+        // response counts them from when it arrived.
+        const left = (date: Date | undefined) => (date === undefined ? undefined : Math.max(0, (date.getTime() - now()) / 1000));
+        const seconds = 'authorizationExpiresAt' in input
+          ? { refresh: left(input.refreshTokenExpiresAt()), authorization: left(input.authorizationExpiresAt()) }
+          : lifetimes(input);
+        return save(withExpiry(next, seconds));
       });
     },
     async fetch(input, init) {

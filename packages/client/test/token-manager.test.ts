@@ -434,3 +434,14 @@ test('setTokens takes the expiries of a sign-in response; a rotation without the
   assert.equal(stored.refreshExpiresAt, undefined, 'a new refresh token whose lifetime the server did not say');
   assert.equal(stored.authorizationExpiresAt, 5_000_000 + 1000_000);
 });
+
+test('setTokens with a parsed response takes its expiries counted from when it arrived', async () => {
+  const clock = 2_000_000_000_000;
+  const { manager, store } = await setup({}, { now: () => clock });
+  const result = parseRefreshResponse({ status: 200, bodyText: JSON.stringify({ access_token: 'a', token_type: 'bearer', refresh_token: 'r', refresh_token_timeout: 600, authorization_expires_in: 3600 }) }, clock - 100_000);
+  assert.ok(result.ok);
+  await manager.setTokens(result.tokens);
+  const stored = (await store.get('default'))!;
+  assert.equal(stored.refreshExpiresAt, clock + 500_000);
+  assert.equal(stored.authorizationExpiresAt, clock + 3_500_000);
+});
