@@ -37,7 +37,7 @@ export interface Harness {
  * Starts a harness; `store` lets a test bring another backend. Tokens are signed on a signing
  * thread, as `serve` does on a machine with more than one CPU (`signingThread: false`: inline).
  */
-export async function startHarness(options: { store?: Store; basePath?: string; signingThread?: boolean; cors?: CorsOptions } = {}): Promise<Harness> {
+export async function startHarness(options: { store?: Store; basePath?: string; signingThread?: boolean; cors?: CorsOptions; frozenClock?: boolean } = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'rg-test-'));
   const store = options.store ?? (await openSqliteStore(join(dir, 'test.db')));
   const http: Server = createServer();
@@ -45,6 +45,7 @@ export async function startHarness(options: { store?: Store; basePath?: string; 
   const port = (http.address() as { port: number }).port;
   const issuer = `http://127.0.0.1:${port}${options.basePath ?? ''}`;
   let offset = 0;
+  const frozenAt = options.frozenClock ? Math.floor(Date.now() / 1000) : undefined;
   const events: ServerEvent[] = [];
   const server = await createAuthorizationServer({
     issuer,
@@ -52,7 +53,8 @@ export async function startHarness(options: { store?: Store; basePath?: string; 
     kek: new Uint8Array(randomBytes(32)),
     log: false,
     onEvent: (e) => events.push(e),
-    clock: () => Math.floor(Date.now() / 1000) + offset,
+    // frozenClock: time moves only through advance(), so tests asserting exact seconds never see one tick by.
+    clock: frozenAt === undefined ? () => Math.floor(Date.now() / 1000) + offset : () => frozenAt + offset,
     signingThread: options.signingThread ?? true,
     cors: options.cors,
   });

@@ -13,7 +13,7 @@ describe('refresh token and authorization expiry on the wire', () => {
   let auth: Record<string, string>;
 
   before(async () => {
-    h = await startHarness({ signingThread: false });
+    h = await startHarness({ signingThread: false, frozenClock: true });
     const c = await h.client({ clientId: 'app', idleTtl: 600, absoluteTtl: 3600, scope: 'openid offline_access read' });
     auth = h.basic(c.clientId, c.clientSecret);
     const k = await h.client({ clientId: 'keeper', idleTtl: 600, absoluteTtl: 3600, rotation: false });
