@@ -1,104 +1,177 @@
 /**
- * `refresh-grant clients add|list|remove`: client registration from the command line.
- * `--json` uses RFC 7591 names (`client_id`, `client_secret`, `token_endpoint_auth_method`).
+ * `refresh-grant clients add|list|update|rotate-secret|remove`. `--json` uses RFC 7591 names
+ * (`client_id`, `client_secret`, `token_endpoint_auth_method`); a secret is printed once, when it
+ * is made, and never stored or listed.
  */
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { tokenEndpointAuthMethods, type ClientRecord, type TokenEndpointAuthMethod } from '@refresh-grant/server/core';
-import { commonOptions, onOff, openServer, seconds, table, UsageError, type CliIo } from './common.ts';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { ClientChanges, ClientRecord, Jwk, TokenEndpointAuthMethod } from '@refresh-grant/server';
+import { duration, fields, table, time, withServer, withStore } from './common.ts';
+import { UsageError, type CliIo, type Options } from './options.ts';
 
-export const clientsUsage = `Usage:
-  refresh-grant clients add --auth-method client_secret_basic|client_secret_post|client_secret_jwt|private_key_jwt|none
-      [--id ID] [--jwks FILE | --jwks-uri URL] [--scope "..."] [--resource URI]... [--rotation on|off]
-      [--retry-window SECONDS] [--idle-ttl SECONDS] [--absolute-ttl SECONDS] [--access-token jwt|opaque]
-      [--access-token-ttl SECONDS] [--db FILE|URL] [--json]
-  refresh-grant clients list [--db FILE|URL] [--json]
-  refresh-grant clients remove --id ID [--db FILE|URL] [--json]
-`;
-
-/** Runs `clients <sub>`; returns the exit code. */
-export async function clientsCommand(args: string[], io: CliIo): Promise<number> {
-  const [sub, ...rest] = args;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      ...commonOptions,
-      id: { type: 'string' },
-      'auth-method': { type: 'string' },
-      jwks: { type: 'string' },
-      'jwks-uri': { type: 'string' },
-      scope: { type: 'string' },
-      resource: { type: 'string', multiple: true },
-      rotation: { type: 'string' },
-      'retry-window': { type: 'string' },
-      'idle-ttl': { type: 'string' },
-      'absolute-ttl': { type: 'string' },
-      'access-token': { type: 'string' },
-      'access-token-ttl': { type: 'string' },
-    },
-  });
-  if (values.help) return io.stdout(clientsUsage), 0;
-  if (sub !== 'add' && sub !== 'list' && sub !== 'remove') throw new UsageError(`unknown clients command: ${sub ?? '(none)'}`);
-  const { store, server } = await openServer(values);
-  try {
-    if (sub === 'list') {
-      const clients = await store.listClients();
-      if (values.json) io.stdout(JSON.stringify(clients.map(toWire)) + '\n');
-      else io.stdout(table(clients.map((c) => ({ client_id: c.clientId, auth_method: c.authMethod, scope: c.scope, rotation: c.rotation ? 'on' : 'off', access_token: c.accessTokenFormat }))));
+/** `clients add`. */
+export async function add(options: Options, io: CliIo): Promise<number> {
+  const method = options.required('auth-method') as TokenEndpointAuthMethod;
+  const settings = clientSettings(options, method);
+  if (settings.scope === undefined) throw new UsageError('give --scope "..." (what this client may be granted) or --any-scope');
+  const keyFile = options.string('generate-key');
+  if (method === 'private_key_jwt') {
+    const given = [options.has('jwks'), options.has('jwks-uri'), keyFile !== undefined].filter(Boolean).length;
+    if (given !== 1) throw new UsageError('private_key_jwt needs exactly one of --jwks FILE, --jwks-uri URL or --generate-key FILE');
+  } else if (keyFile !== undefined) {
+    throw new UsageError('--generate-key is for --auth-method private_key_jwt');
+  }
+  const id = options.string('id');
+  return withServer(options, async (server, store) => {
+    if (id !== undefined && (await store.getClient(id))) {
+      throw new Error(`client ${id} already exists (change it with clients update, give it a new secret with clients rotate-secret, or remove it first)`);
+    }
+    let publicJwk: Jwk | undefined;
+    if (keyFile !== undefined) {
+      const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const jwk = pair.publicKey.export({ format: 'jwk' }) as Jwk;
+      // RFC 7638: the thumbprint of the required members, in lexicographic order.
+      const kid = createHash('sha256').update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y })).digest('base64url');
+      publicJwk = { ...jwk, kid, alg: 'ES256', use: 'sig' };
+      try {
+        writeFileSync(keyFile, pair.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
+      } catch (error) {
+        throw new Error(`cannot write the private key to ${keyFile}: ${(error as Error).message}`);
+      }
+      settings.jwks = { keys: [publicJwk] };
+    }
+    const { client, clientSecret } = await server.registerClient({ clientId: id, authMethod: method, ...settings });
+    if (options.flag('json')) {
+      io.stdout(JSON.stringify({ ...toWire(client), ...(clientSecret ? { client_secret: clientSecret } : {}), ...(keyFile ? { private_key_file: keyFile } : {}) }) + '\n');
       return 0;
     }
-    if (sub === 'remove') {
-      if (!values.id) throw new UsageError('--id is required');
-      const removed = await store.deleteClient(values.id, Math.floor(Date.now() / 1000));
-      if (values.json) io.stdout(JSON.stringify({ client_id: values.id, removed }) + '\n');
-      else io.stdout(removed ? `removed ${values.id}\n` : `no client ${values.id}\n`);
-      return removed ? 0 : 1;
-    }
-    const method = values['auth-method'] as TokenEndpointAuthMethod | undefined;
-    if (!method || !tokenEndpointAuthMethods.includes(method)) {
-      throw new UsageError(`--auth-method must be one of ${tokenEndpointAuthMethods.join(', ')}`);
-    }
-    const format = values['access-token'];
-    if (format !== undefined && format !== 'jwt' && format !== 'opaque') throw new UsageError('--access-token must be jwt or opaque');
-    let jwks: { keys: Array<Record<string, unknown> & { kty: string }> } | undefined;
-    if (values.jwks) {
-      jwks = JSON.parse(readFileSync(values.jwks, 'utf8'));
-      if (!jwks || !Array.isArray(jwks.keys)) throw new UsageError('--jwks must be a JWK Set file ({"keys": [...]})');
-    }
-    let registered;
-    try {
-      registered = await server.registerClient({
-        clientId: values.id,
-        authMethod: method,
-        jwks,
-        jwksUri: values['jwks-uri'],
-        scope: values.scope,
-        resources: values.resource,
-        rotation: onOff('rotation', values.rotation),
-        retryWindow: seconds('retry-window', values['retry-window']),
-        idleTtl: seconds('idle-ttl', values['idle-ttl']),
-        absoluteTtl: seconds('absolute-ttl', values['absolute-ttl']),
-        accessTokenFormat: format,
-        accessTokenTtl: seconds('access-token-ttl', values['access-token-ttl']),
-      });
-    } catch (err) {
-      if (err instanceof TypeError) throw new UsageError(err.message);
-      throw err;
-    }
-    const { client, clientSecret } = registered;
-    if (values.json) {
-      io.stdout(JSON.stringify({ ...toWire(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }) + '\n');
-    } else {
-      io.stdout(`client_id: ${client.clientId}\n`);
-      if (clientSecret) io.stdout(`client_secret: ${clientSecret}\n(shown once: only its hash is stored)\n`);
-    }
+    io.stdout(describe(client));
+    if (clientSecret) io.stdout(`client_secret:  ${clientSecret}\n(the secret is shown once: only its hash is stored; clients rotate-secret makes a new one)\n`);
+    if (keyFile) io.stdout(`private key:    ${keyFile} (PKCS#8 PEM, mode 0600; sign client assertions with it: refresh --private-key ${keyFile})\n`);
     return 0;
-  } finally {
-    await store.close();
-  }
+  });
 }
 
-/** RFC 7591 names for a client (never its secret or hash). */
+/** `clients list`. */
+export async function list(options: Options, io: CliIo): Promise<number> {
+  return withStore(options, async (store) => {
+    const clients = await store.listClients();
+    if (options.flag('json')) {
+      io.stdout(JSON.stringify(clients.map(toWire)) + '\n');
+      return 0;
+    }
+    io.stdout(
+      table(
+        clients.map((c) => ({
+          client_id: c.clientId,
+          auth_method: c.authMethod,
+          scope: scopeText(c.scope),
+          rotation: c.rotation ? 'on' : 'off',
+          access_token: `${c.accessTokenFormat}, ${duration(c.accessTokenTtl)}`,
+          created: time(c.createdAt),
+        })),
+      ),
+    );
+    return 0;
+  });
+}
+
+/** `clients update`. */
+export async function update(options: Options, io: CliIo): Promise<number> {
+  const id = options.required('id');
+  return withServer(options, async (server, store) => {
+    const current = await store.getClient(id);
+    if (!current) throw new Error(`unknown client ${id}`);
+    const changes = clientSettings(options, current.authMethod);
+    if (Object.values(changes).every((v) => v === undefined)) throw new UsageError('nothing to change: give at least one setting');
+    const client = await server.updateClient(id, changes);
+    io.stdout(options.flag('json') ? JSON.stringify(toWire(client)) + '\n' : `updated ${id}\n${describe(client)}`);
+    return 0;
+  });
+}
+
+/** `clients rotate-secret`. */
+export async function rotateSecret(options: Options, io: CliIo): Promise<number> {
+  const id = options.required('id');
+  return withServer(options, async (server, store) => {
+    const current = await store.getClient(id);
+    if (!current) throw new Error(`unknown client ${id}`);
+    if (!current.authMethod.startsWith('client_secret')) throw new Error(`client ${id} uses ${current.authMethod}: it has no secret`);
+    const { client, clientSecret } = await server.rotateClientSecret(id);
+    if (options.flag('json')) io.stdout(JSON.stringify({ client_id: client.clientId, client_secret: clientSecret }) + '\n');
+    else io.stdout(`client_id:      ${client.clientId}\nclient_secret:  ${clientSecret}\n(the old secret no longer works; this one is shown once)\n`);
+    return 0;
+  });
+}
+
+/** `clients remove`. */
+export async function remove(options: Options, io: CliIo): Promise<number> {
+  const id = options.required('id');
+  return withStore(options, async (store) => {
+    const removed = await store.deleteClient(id, Math.floor(Date.now() / 1000));
+    if (!removed) throw new Error(`unknown client ${id}`);
+    io.stdout(options.flag('json') ? JSON.stringify({ client_id: id, removed }) + '\n' : `removed ${id} (its grants are revoked)\n`);
+    return 0;
+  });
+}
+
+/** The settings `clients add` and `clients update` share, from the options given. */
+function clientSettings(options: Options, method: TokenEndpointAuthMethod): ClientChanges {
+  if (options.has('scope') && options.flag('any-scope')) throw new UsageError('give --scope or --any-scope, not both');
+  if (options.has('jwks') && options.has('jwks-uri')) throw new UsageError('give --jwks or --jwks-uri, not both');
+  if ((options.has('jwks') || options.has('jwks-uri')) && method !== 'private_key_jwt') {
+    throw new UsageError(`--jwks and --jwks-uri are for private_key_jwt clients, not ${method}`);
+  }
+  const onOff = options.string('rotation');
+  return {
+    scope: options.flag('any-scope') ? '' : options.string('scope'),
+    resources: options.list('resource'),
+    jwks: options.has('jwks') ? readJwks(options.required('jwks')) : undefined,
+    jwksUri: options.string('jwks-uri'),
+    rotation: onOff === undefined ? undefined : onOff === 'on',
+    retryWindow: options.number('retry-window'),
+    idleTtl: options.number('idle-ttl'),
+    absoluteTtl: options.number('absolute-ttl'),
+    accessTokenFormat: options.string('access-token') as ClientRecord['accessTokenFormat'] | undefined,
+    accessTokenTtl: options.number('access-token-ttl'),
+  };
+}
+
+function readJwks(file: string): { keys: Jwk[] } {
+  let jwks: { keys?: unknown };
+  try {
+    jwks = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--jwks ${file}: ${(error as Error).message}`);
+  }
+  if (!jwks || !Array.isArray(jwks.keys) || jwks.keys.some((k) => typeof k?.kty !== 'string')) {
+    throw new UsageError(`--jwks ${file} is not a JWK Set ({"keys": [{"kty": ...}, ...]})`);
+  }
+  if (jwks.keys.some((k) => 'd' in k)) throw new UsageError(`--jwks ${file} holds a private key: register public keys only`);
+  return jwks as { keys: Jwk[] };
+}
+
+/** '' means any scope. */
+function scopeText(scope: string): string {
+  return scope === '' ? '(any)' : scope;
+}
+
+/** A client for people. */
+function describe(c: ClientRecord): string {
+  return fields([
+    ['client_id', c.clientId],
+    ['auth_method', c.authMethod],
+    ['scope', scopeText(c.scope)],
+    ['resources', c.resources.length ? c.resources.join(' ') : '(any)'],
+    ['jwks_uri', c.jwksUri],
+    ['jwks', c.jwks ? c.jwks.keys.map((k) => k.kid ?? k.kty).join(', ') : undefined],
+    ['rotation', c.rotation ? `on (retry window ${duration(c.retryWindow)})` : 'off'],
+    ['refresh tokens', `idle ${duration(c.idleTtl)}, at most ${duration(c.absoluteTtl)}`],
+    ['access tokens', `${c.accessTokenFormat}, ${duration(c.accessTokenTtl)}`],
+  ]);
+}
+
+/** RFC 7591 names for a client (never its secret or hash). `scope` `""` means any scope. */
 function toWire(c: ClientRecord): Record<string, unknown> {
   return {
     client_id: c.clientId,

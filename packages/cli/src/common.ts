@@ -1,78 +1,72 @@
 /**
- * What every CLI command shares: the `--db`/`--kek-file`/`--issuer` options, opening the
- * store and the server, and output in readable or `--json` form.
+ * What the store commands share: opening the store (and, for commands that sign or seal, a
+ * server over it) from `--db` and `--kek-file`, and printing tables and times readably.
  */
-import type { ParseArgsConfig } from 'node:util';
-import { createAuthorizationServer, type AuthorizationServer, type Store } from '@refresh-grant/server';
+import type { AuthorizationServer, Store } from '@refresh-grant/server';
 import { defaultKekFile, openStore } from './open-store.ts';
+import type { Options } from './options.ts';
 
-/** Where a command writes. */
-export interface CliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-}
+/** The default issuer of the commands that are not `serve`: the default listen address. */
+export const defaultIssuer = 'http://127.0.0.1:8080';
 
-/** A CLI usage error: printed with the usage text, exit code 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
-/** Options every command accepts. */
-export const commonOptions = {
-  db: { type: 'string' },
-  'kek-file': { type: 'string' },
-  issuer: { type: 'string' },
-  json: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
-} satisfies ParseArgsConfig['options'];
-
-/** Default database: `REFRESH_GRANT_DB` or `./refresh-grant.db`. */
-export function dbOption(value: string | undefined): string {
-  return value ?? process.env.REFRESH_GRANT_DB ?? './refresh-grant.db';
-}
-
-/** Default issuer: `REFRESH_GRANT_ISSUER` or the default listen address. */
-export function issuerOption(value: string | undefined): string {
-  return value ?? process.env.REFRESH_GRANT_ISSUER ?? 'http://127.0.0.1:8080';
-}
-
-/** Opens the store and a server over it; the caller closes the store. */
-export async function openServer(values: { db?: string; 'kek-file'?: string; issuer?: string }, log = false): Promise<{ store: Store; server: AuthorizationServer }> {
-  const db = dbOption(values.db);
-  const store = await openStore(db);
+/** Runs `work` with the store `--db` names, and closes it. */
+export async function withStore<T>(options: Options, work: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(options.required('db'));
   try {
-    const server = await createAuthorizationServer({
-      issuer: issuerOption(values.issuer),
-      store,
-      kek: { file: values['kek-file'] ?? defaultKekFile(db) },
-      log: log ? undefined : false,
-    });
-    return { store, server };
-  } catch (err) {
+    return await work(store);
+  } finally {
     await store.close();
-    throw err;
   }
 }
 
-/** Parses a whole number of seconds. */
-export function seconds(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new UsageError(`--${name} must be a whole number of seconds`);
-  return Number(value);
+/**
+ * Runs `work` with a server over the store (for what needs the key-encryption key or the signing
+ * keys: secrets, grants, keys), and closes both. The server logs nothing.
+ */
+export async function withServer<T>(options: Options, work: (server: AuthorizationServer, store: Store) => Promise<T>): Promise<T> {
+  const db = options.required('db');
+  const { createAuthorizationServer } = await import('@refresh-grant/server');
+  return withStore(options, async (store) => {
+    const server = await createAuthorizationServer({
+      issuer: options.string('issuer') ?? defaultIssuer,
+      store,
+      kek: { file: options.string('kek-file') ?? defaultKekFile(db) },
+      log: false,
+    });
+    try {
+      return await work(server, store);
+    } finally {
+      await server.close();
+    }
+  });
 }
 
-/** Parses on/off. */
-export function onOff(name: string, value: string | undefined): boolean | undefined {
-  if (value === undefined) return undefined;
-  if (value !== 'on' && value !== 'off') throw new UsageError(`--${name} must be on or off`);
-  return value === 'on';
+/** A time (seconds since the epoch) for people: `2026-11-28 03:21:45 UTC`; '' when absent. */
+export function time(seconds: number | undefined): string {
+  if (seconds === undefined || seconds === null) return '';
+  return new Date(seconds * 1000).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC');
 }
 
-/** Prints a table of rows as aligned columns. */
+/** A duration in seconds for people: `90 days`, `14 days`, `15 min`, `30 s`. */
+export function duration(seconds: number): string {
+  if (seconds !== 0 && seconds % 86_400 === 0) return `${seconds / 86_400} day${seconds === 86_400 ? '' : 's'}`;
+  if (seconds !== 0 && seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds !== 0 && seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
+}
+
+/** Rows as aligned columns under a header line; `(none)` for no rows. */
 export function table(rows: Array<Record<string, string | number | undefined>>): string {
   if (rows.length === 0) return '(none)\n';
   const keys = Object.keys(rows[0]);
   const widths = keys.map((k) => Math.max(k.length, ...rows.map((r) => String(r[k] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n';
   return line(keys) + rows.map((r) => line(keys.map((k) => String(r[k] ?? '')))).join('');
+}
+
+/** `name: value` lines, aligned. */
+export function fields(entries: Array<[string, string | number | undefined]>): string {
+  const shown = entries.filter(([, v]) => v !== undefined && v !== '');
+  const width = Math.max(...shown.map(([k]) => k.length)) + 2;
+  return shown.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}\n`).join('');
 }

@@ -1,34 +1,69 @@
 /**
- * `refresh-grant keys rotate|list`: signing key rotation without downtime. The new key is
- * published at once and signs after `--activate-after` seconds (default 120): running servers
- * reload their key ring on SIGHUP or every minute, so all of them publish it before it signs.
+ * `refresh-grant keys rotate|list`: signing key rotation without downtime. A new key is stored at
+ * once; running servers publish it at their next key reload (every minute, or at once on
+ * SIGHUP) and sign with it from its activation time (`--activate-after`, default 120 s), so
+ * every instance publishes it before a token signed with it exists.
  */
-import { parseArgs } from 'node:util';
-import { commonOptions, openServer, seconds, table, UsageError, type CliIo } from './common.ts';
+import type { SigningKeyRecord } from '@refresh-grant/server';
+import { table, time, withServer, withStore } from './common.ts';
+import type { CliIo, Options } from './options.ts';
 
-export const keysUsage = `Usage:
-  refresh-grant keys rotate [--activate-after SECONDS] [--db FILE|URL] [--json]
-  refresh-grant keys list [--db FILE|URL] [--json]
-`;
+/** How often `serve` reloads keys (`keyReloadIntervalSeconds` of the server; not imported, to start fast). */
+const reloadSeconds = 60;
 
-/** Runs `keys <sub>`; returns the exit code. */
-export async function keysCommand(args: string[], io: CliIo): Promise<number> {
-  const [sub, ...rest] = args;
-  const { values } = parseArgs({ args: rest, options: { ...commonOptions, 'activate-after': { type: 'string' } } });
-  if (values.help) return io.stdout(keysUsage), 0;
-  if (sub !== 'rotate' && sub !== 'list') throw new UsageError(`unknown keys command: ${sub ?? '(none)'}`);
-  const { store, server } = await openServer(values);
-  try {
-    if (sub === 'rotate') {
-      const { kid, activatesAt } = await server.rotateKeys({ activateAfter: seconds('activate-after', values['activate-after']) });
-      const when = new Date(activatesAt * 1000).toISOString();
-      io.stdout(values.json ? JSON.stringify({ kid, activates_at: activatesAt }) + '\n' : `new signing key: ${kid} (published now, signs from ${when})\n`);
+/** `keys rotate`. */
+export async function rotate(options: Options, io: CliIo): Promise<number> {
+  const activateAfter = options.number('activate-after');
+  return withServer(options, async (server, store) => {
+    const now = Math.floor(Date.now() / 1000);
+    const { kid, activatesAt } = await server.rotateKeys({ activateAfter });
+    const retiring = (await store.listSigningKeys()).filter((k) => k.kid !== kid && k.retiredAt === activatesAt);
+    if (options.flag('json')) {
+      io.stdout(JSON.stringify({ kid, published_by: now + reloadSeconds, activates_at: activatesAt, retiring: retiring.map((k) => ({ kid: k.kid, published_until: k.removeAfter })) }) + '\n');
+    } else {
+      io.stdout(
+        `new signing key ${kid}\n` +
+          `  published: by ${time(now + reloadSeconds)} on every running server (they reload keys every minute; SIGHUP reloads at once)\n` +
+          `  signs from: ${time(activatesAt)} (in ${activatesAt - now} s)\n` +
+          retiring.map((k) => `  ${k.kid} stops signing then, and stays published until ${time(k.removeAfter)}\n`).join(''),
+      );
+    }
+    if (activatesAt - now < reloadSeconds) {
+      io.stderr(`warning: the key signs in less than ${reloadSeconds} s: a server that has not reloaded its keys by then may not publish it yet (send SIGHUP to every server now)\n`);
+    }
+    return 0;
+  });
+}
+
+/** `keys list`. */
+export async function list(options: Options, io: CliIo): Promise<number> {
+  return withStore(options, async (store) => {
+    const now = Math.floor(Date.now() / 1000);
+    const keys = (await store.listSigningKeys()).map((k) => ({ ...k, status: status(k, now) }));
+    if (options.flag('json')) {
+      io.stdout(JSON.stringify(keys.map((k) => ({ kid: k.kid, alg: k.alg, status: k.status, signs_from: k.createdAt, signs_until: k.retiredAt, published_until: k.removeAfter }))) + '\n');
       return 0;
     }
-    const rows = (await store.listSigningKeys()).map((k) => ({ kid: k.kid, alg: k.alg, created_at: k.createdAt, retired_at: k.retiredAt, remove_after: k.removeAfter }));
-    io.stdout(values.json ? JSON.stringify(rows) + '\n' : table(rows));
+    io.stdout(
+      table(
+        keys.map((k) => ({
+          kid: k.kid,
+          alg: k.alg,
+          status: k.status,
+          signs_from: k.status === 'never signs' ? '' : time(k.createdAt),
+          signs_until: k.retiredAt === undefined ? '' : time(k.retiredAt),
+          published_until: k.removeAfter === undefined ? '(while it signs)' : time(k.removeAfter),
+        })),
+      ),
+    );
     return 0;
-  } finally {
-    await store.close();
-  }
+  });
+}
+
+/** What a key does at `now`. */
+function status(k: SigningKeyRecord, now: number): string {
+  if (k.retiredAt !== undefined && k.retiredAt <= k.createdAt) return 'never signs'; // replaced before it activated
+  if (k.createdAt > now) return 'pending';
+  if (k.retiredAt === undefined || k.retiredAt > now) return 'signing';
+  return k.removeAfter !== undefined && k.removeAfter <= now ? 'removed' : 'retired';
 }

@@ -4,11 +4,12 @@
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import {
   ClientSecretBasic,
   ClientSecretJwt,
   ClientSecretPost,
+  Configuration,
+  customFetch,
   discovery,
   InvalidResponseError,
   None,
@@ -18,98 +19,96 @@ import {
   TransportError,
   type ClientAuth,
 } from '@refresh-grant/client';
-import type { CliIo } from './common.ts';
-
-export const refreshUsage = `Usage:
-  refresh-grant refresh --issuer URL --client-id ID [--client-secret S | --private-key FILE [--kid KID]]
-      [--auth-method client_secret_basic|client_secret_post|client_secret_jwt|private_key_jwt|none]
-      --refresh-token RT [--scope "..."] [--resource URI]... [--json]
-  --private-key takes a PKCS#8 PEM or a private JWK (RSA keys sign RS256, or PS256 with "alg": "PS256").
-  Default auth method: private_key_jwt with --private-key, client_secret_basic with --client-secret, else none.
-  Exit codes: 0 done, 2 usage error, 3 OAuth error response, 4 invalid response, 5 transport failure, 1 other.
-`;
+import { fields, time } from './common.ts';
+import { UsageError, type CliIo, type Options } from './options.ts';
 
 /** Exit codes of `refresh`. */
 export const exitCodes = { ok: 0, other: 1, usage: 2, oauthError: 3, invalidResponse: 4, transport: 5 } as const;
 
-class Usage extends Error {}
-
-const methods = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none'];
-
-/** Runs `refresh`; resolves with the exit code. */
-export async function refreshCommand(args: string[], io: CliIo): Promise<number> {
-  let json = args.includes('--json');
+/** `refresh`; resolves with the exit code. */
+export async function refresh(options: Options, io: CliIo): Promise<number> {
+  const json = options.flag('json');
+  const issuer = options.required('issuer');
+  const clientId = options.required('client-id');
+  const refreshToken = options.required('refresh-token');
+  const secret = options.string('client-secret');
+  const keyFile = options.string('private-key');
+  if (secret !== undefined && keyFile !== undefined) throw new UsageError('give --client-secret or --private-key, not both');
+  const explicit = options.string('auth-method');
+  if (explicit?.startsWith('client_secret') && secret === undefined) throw new UsageError(`--auth-method ${explicit} needs --client-secret`);
+  if (explicit === 'private_key_jwt' && keyFile === undefined) throw new UsageError('--auth-method private_key_jwt needs --private-key');
+  const key = keyFile === undefined ? undefined : await loadPrivateKey(keyFile, options.string('kid'));
+  // The token response as the server sent it, for --json: complete and unchanged (token_type's case, extra members).
+  let raw: string | undefined;
+  const capture = async (url: string, init: RequestInit) => {
+    const response = await fetch(url, init);
+    if (init.method === 'POST') raw = await response.clone().text();
+    return response;
+  };
+  let method: string | undefined;
   try {
-    const { values } = parseArgs({
-      args,
-      options: {
-        issuer: { type: 'string' },
-        'client-id': { type: 'string' },
-        'client-secret': { type: 'string' },
-        'private-key': { type: 'string' },
-        kid: { type: 'string' },
-        'auth-method': { type: 'string' },
-        'refresh-token': { type: 'string' },
-        scope: { type: 'string' },
-        resource: { type: 'string', multiple: true },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
-    json = values.json;
-    if (values.help) return io.stdout(refreshUsage), exitCodes.ok;
-    const { issuer, 'client-id': clientId, 'client-secret': secret, 'private-key': keyFile, 'refresh-token': refreshToken } = values;
-    if (!issuer || !clientId || !refreshToken) throw new Usage('--issuer, --client-id and --refresh-token are required');
-    if (secret !== undefined && keyFile !== undefined) throw new Usage('pass --client-secret or --private-key, not both');
-    const method = values['auth-method'] ?? (keyFile ? 'private_key_jwt' : secret ? 'client_secret_basic' : 'none');
-    if (!methods.includes(method)) throw new Usage(`--auth-method must be one of ${methods.join(', ')}`);
-    if (method.startsWith('client_secret') && !secret) throw new Usage(`--auth-method ${method} needs --client-secret`);
-    if (method === 'private_key_jwt' && !keyFile) throw new Usage('--auth-method private_key_jwt needs --private-key');
-    let issuerUrl: URL;
-    try {
-      issuerUrl = new URL(issuer);
-    } catch {
-      throw new Usage(`--issuer is not a URL: ${issuer}`);
-    }
+    const discovered = await discovery(new URL(issuer), clientId, secret, None(), { [customFetch]: capture });
+    const supported = discovered.serverMetadata().token_endpoint_auth_methods_supported;
+    method = explicit ?? chooseMethod(secret, keyFile, supported);
     const auth: ClientAuth =
       method === 'client_secret_basic' ? ClientSecretBasic(secret)
       : method === 'client_secret_post' ? ClientSecretPost(secret)
       : method === 'client_secret_jwt' ? ClientSecretJwt(secret)
-      : method === 'private_key_jwt' ? PrivateKeyJwt(await loadPrivateKey(keyFile!, values.kid))
+      : method === 'private_key_jwt' ? PrivateKeyJwt(key!)
       : None();
-    const config = await discovery(issuerUrl, clientId, secret, auth);
-    const response = await refreshTokenGrant(config, refreshToken, { scope: values.scope, resource: values.resource });
+    const config = new Configuration(discovered.serverMetadata(), clientId, secret, auth);
+    config[customFetch] = capture;
+    const response = await refreshTokenGrant(config, refreshToken, { scope: options.string('scope'), resource: options.list('resource') });
     if (json) {
-      io.stdout(`${JSON.stringify(response)}\n`);
+      io.stdout(`${JSON.stringify(JSON.parse(raw!))}\n`);
       return exitCodes.ok;
     }
     const expiresAt = response.accessTokenExpiresAt();
-    const lines: Array<[string, string | undefined]> = [
-      ['access_token', response.access_token],
-      ['token_type', response.token_type],
-      ['expires_in', response.expires_in === undefined ? undefined : `${response.expires_in} (until ${expiresAt!.toISOString()})`],
-      ['refresh_token', response.refresh_token ? `${response.refresh_token} (rotated: use this one from now on)` : '(not rotated: keep using the one you have)'],
-      ['scope', response.scope],
-      ['id_token', response.id_token],
-    ];
     const claims = response.claims();
-    if (claims) lines.push(['id_token sub', claims.sub], ['id_token iss', claims.iss]);
-    io.stdout(lines.filter(([, v]) => v !== undefined).map(([k, v]) => `${`${k}:`.padEnd(15)}${v}\n`).join(''));
+    const wire = JSON.parse(raw!) as { token_type?: string };
+    io.stdout(
+      fields([
+        ['access_token', response.access_token],
+        ['token_type', wire.token_type ?? response.token_type],
+        ['expires_in', response.expires_in === undefined ? undefined : `${response.expires_in} s (until ${time(Math.floor(expiresAt!.getTime() / 1000))})`],
+        ['refresh_token', response.refresh_token ? `${response.refresh_token} (rotated: use this one from now on)` : '(not rotated: keep using the one you have)'],
+        ['scope', response.scope],
+        ['id_token', response.id_token],
+        ['id_token sub', claims?.sub],
+        ['id_token iss', claims?.iss],
+      ]),
+    );
     return exitCodes.ok;
   } catch (error) {
-    return report(error, json, io);
+    if (error instanceof TypeError && !(error.cause instanceof Error)) throw new UsageError(error.message);
+    return report(error, json, io, explicit === undefined ? method : undefined);
   }
 }
 
-function report(error: unknown, json: boolean, io: CliIo): number {
+/**
+ * The client authentication when `--auth-method` is not given: from the credentials, and for a
+ * secret from the server's `token_endpoint_auth_methods_supported` (RFC 8414 section 2: absent
+ * means client_secret_basic).
+ */
+function chooseMethod(secret: string | undefined, keyFile: string | undefined, supported: string[] | undefined): string {
+  if (keyFile !== undefined) return 'private_key_jwt';
+  if (secret === undefined) return 'none';
+  const offered = supported ?? ['client_secret_basic'];
+  return ['client_secret_basic', 'client_secret_post', 'client_secret_jwt'].find((m) => offered.includes(m)) ?? 'client_secret_basic';
+}
+
+/** The exit code of a failed refresh, its error on stderr; anything else is rethrown (exit 1). */
+function report(error: unknown, json: boolean, io: CliIo, guessedMethod: string | undefined): number {
   const say = (code: number, message: string, details: Record<string, unknown>) => {
-    io.stderr(json ? `${JSON.stringify(details)}\n` : `refresh-grant refresh: ${message}\n`);
+    io.stderr(json ? `${JSON.stringify(details)}\n` : `refresh-grant: ${message}\n`);
     return code;
   };
   if (error instanceof OAuthResponseError) {
-    return say(exitCodes.oauthError, `the server answered with an OAuth error (HTTP ${error.status}): ${error.message}`, {
+    const hint =
+      error.error === 'invalid_client' && guessedMethod?.startsWith('client_secret')
+        ? ` (sent as ${guessedMethod}: if the client is registered for another method, pass --auth-method client_secret_post, client_secret_basic or client_secret_jwt)`
+        : '';
+    return say(exitCodes.oauthError, `the server answered with an OAuth error (HTTP ${error.status}): ${error.message}${hint}`, {
       error: error.error,
       error_description: error.errorDescription,
       error_uri: error.errorUri,
@@ -126,12 +125,7 @@ function report(error: unknown, json: boolean, io: CliIo): number {
       timeout: error.timeout,
     });
   }
-  const message = error instanceof Error ? error.message : String(error);
-  // parseArgs errors, our checks, and the client library's TypeErrors (e.g. an http: issuer) are usage errors.
-  if (error instanceof Usage || error instanceof TypeError || (error as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS')) {
-    return say(exitCodes.usage, `${message}\n\n${refreshUsage}`, { error: 'usage', error_description: message });
-  }
-  return say(exitCodes.other, message, { error: 'failure', error_description: message });
+  throw error;
 }
 
 /** A PKCS#8 PEM or private JWK file as a signing CryptoKey (algorithm from the key type). */
@@ -140,7 +134,7 @@ async function loadPrivateKey(file: string, kid?: string): Promise<{ key: Crypto
   try {
     text = await readFile(file, 'utf8');
   } catch (cause) {
-    throw new Usage(`cannot read --private-key ${file}: ${(cause as Error).message}`);
+    throw new UsageError(`cannot read --private-key ${file}: ${(cause as Error).message}`);
   }
   let keyObject: KeyObject;
   let jwk: { alg?: string; kid?: string } | undefined;
@@ -152,7 +146,7 @@ async function loadPrivateKey(file: string, kid?: string): Promise<{ key: Crypto
       keyObject = createPrivateKey(text);
     }
   } catch (cause) {
-    throw new Usage(`--private-key ${file} is not a private key (PKCS#8 PEM or JWK): ${(cause as Error).message}`);
+    throw new UsageError(`--private-key ${file} is not a private key (PKCS#8 PEM or JWK): ${(cause as Error).message}`);
   }
   const type = keyObject.asymmetricKeyType;
   const curve = keyObject.asymmetricKeyDetails?.namedCurve;
@@ -163,7 +157,7 @@ async function loadPrivateKey(file: string, kid?: string): Promise<{ key: Crypto
     : type === 'ec' ? { name: 'ECDSA', namedCurve: ({ prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' } as Record<string, string>)[curve ?? ''] }
     : type === 'ed25519' ? { name: 'Ed25519' }
     : undefined;
-  if (!algorithm || ('namedCurve' in algorithm && !algorithm.namedCurve)) throw new Usage(`--private-key ${file}: unsupported key type ${type}${curve ? ` (${curve})` : ''}`);
+  if (!algorithm || ('namedCurve' in algorithm && !algorithm.namedCurve)) throw new UsageError(`--private-key ${file}: unsupported key type ${type}${curve ? ` (${curve})` : ''}`);
   const der = keyObject.export({ format: 'der', type: 'pkcs8' });
   const key = await crypto.subtle.importKey('pkcs8', der, algorithm, false, ['sign']);
   return { key, kid: kid ?? jwk?.kid };

@@ -1,45 +1,38 @@
 /**
- * `refresh-grant serve`: the token endpoint on `node:http`. Prints the issuer URL once
- * listening; SIGTERM/SIGINT finish in-flight requests and close the store. On a first start
- * with an empty store it creates a demo client and grant and prints a ready-to-paste curl.
+ * `refresh-grant serve`: the authorization server on `node:http`, with `/health` and `/ready`
+ * (and `/metrics` with `--metrics`) at the root. The first line on stdout is the issuer URL;
+ * logs are JSON lines on stderr. SIGTERM/SIGINT: `/ready` turns 503, in-flight requests finish,
+ * the store closes. On a first start with an empty store it creates a demo client and grant and
+ * prints, in plain words, how to use them.
  */
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { availableParallelism } from 'node:os';
-import { parseArgs } from 'node:util';
-import { createAuthorizationServer, createNodeHandler, startMaintenance, type AuthorizationServer, type CorsOptions } from '@refresh-grant/server';
+import {
+  createAuthorizationServer,
+  createHealthChecks,
+  createJsonLogger,
+  createNodeHandler,
+  createOperationsListener,
+  startMaintenance,
+  type AuthorizationServer,
+  type CorsOptions,
+  type LogLevel,
+  type ResponseInfo,
+} from '@refresh-grant/server';
 import { validateCors } from '@refresh-grant/server/core';
 import { defaultKekFile, openStore } from './open-store.ts';
-import { commonOptions, dbOption, UsageError, type CliIo } from './common.ts';
+import { UsageError, type CliIo, type Options } from './options.ts';
 
-export const serveUsage = `Usage:
-  refresh-grant serve [--port 8080] [--host 127.0.0.1] [--db ./refresh-grant.db | postgres://...]
-      [--issuer URL] [--kek-file FILE] [--dpop-nonce] [--signing-thread auto|on|off] [--cors-origin ORIGIN]...
-      [--no-demo] [--quiet]
+type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
-  --signing-thread  sign tokens on a worker thread (auto: when the machine has more than one CPU)
-  --cors-origin     let browser apps on this origin (https://app.example, or *) call the endpoints; repeatable
-`;
-
-/** Runs `serve`; resolves with the exit code once the server has shut down. */
-export async function serveCommand(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      ...commonOptions,
-      port: { type: 'string', default: process.env.PORT ?? '8080' },
-      host: { type: 'string', default: '127.0.0.1' },
-      'no-demo': { type: 'boolean', default: false },
-      quiet: { type: 'boolean', default: false },
-      'dpop-nonce': { type: 'boolean', default: false },
-      'signing-thread': { type: 'string', default: 'auto' },
-      'cors-origin': { type: 'string', multiple: true },
-    },
-  });
-  if (values.help) return io.stdout(serveUsage), 0;
-  if (!/^\d+$/.test(values.port) || Number(values.port) > 65535) throw new UsageError('--port must be 0-65535');
-  const signingThread = values['signing-thread'];
-  if (!['auto', 'on', 'off'].includes(signingThread)) throw new UsageError('--signing-thread must be auto, on or off');
-  const corsOrigins = values['cors-origin'];
+/** `serve`; resolves with the exit code once the server has shut down. */
+export async function serve(options: Options, io: CliIo): Promise<number> {
+  const port = options.number('port')!;
+  const host = options.required('host');
+  const level = (options.flag('quiet') ? 'error' : options.required('log-level')) as LogLevel;
+  const metricsPort = options.number('metrics-port');
+  const withMetrics = options.flag('metrics') || metricsPort !== undefined;
+  const corsOrigins = options.list('cors-origin');
   const cors: CorsOptions | undefined = corsOrigins && { origins: corsOrigins.includes('*') ? '*' : corsOrigins };
   if (cors) {
     // Checked before the store opens, so that a bad flag is a usage error (exit 2).
@@ -49,84 +42,165 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       throw new UsageError(`--cors-origin: ${(error as Error).message}`);
     }
   }
-  const db = dbOption(values.db);
-  const store = await openStore(db);
-  const http = createServer({ keepAliveTimeout: 65_000 });
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(Number(values.port), values.host, () => resolve());
-  });
-  const address = http.address();
-  const port = typeof address === 'object' && address ? address.port : Number(values.port);
-  const host = values.host.includes(':') ? `[${values.host}]` : values.host;
-  const issuer = values.issuer ?? process.env.REFRESH_GRANT_ISSUER ?? `http://${host}:${port}`;
+  const logger = createJsonLogger({ level });
+  const db = options.required('db');
+  const metrics = withMetrics ? (await import('@refresh-grant/server/metrics')).createMetrics() : undefined;
+  const opened = await openStore(db);
+  const store = metrics ? metrics.instrumentStore(opened) : opened;
+
+  // Requests are only taken once the handler is in place: the server listens after it is set,
+  // except with --port 0 and no --issuer, where the issuer needs the port first (and nobody
+  // knows the port before it is printed); requests that still come early wait for the handler.
+  let handle: Listener | undefined;
+  const early: Array<[IncomingMessage, ServerResponse]> = [];
+  const http = createServer({ keepAliveTimeout: 65_000 }, (req, res) => (handle ? handle(req, res) : void early.push([req, res])));
+  const explicitIssuer = options.string('issuer');
+  if (explicitIssuer === undefined && port === 0) await listen(http, port, host);
+  const address = http.listening ? (http.address() as { port: number }) : { port };
+  const issuer = explicitIssuer ?? `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+
   let server: AuthorizationServer;
   try {
     server = await createAuthorizationServer({
       issuer,
       store,
-      kek: { file: values['kek-file'] ?? defaultKekFile(db) },
-      log: values.quiet ? false : undefined,
+      kek: { file: options.string('kek-file') ?? defaultKekFile(db) },
+      log: false,
       // RFC 9449 section 8: require server-provided nonces in DPoP proofs.
-      dpop: values['dpop-nonce'] ? { requireNonce: true } : undefined,
-      signingThread: signingThread === 'on' || (signingThread === 'auto' && availableParallelism() > 1),
+      dpop: options.flag('dpop-nonce') ? { requireNonce: true } : undefined,
+      signingThread: options.required('signing-thread') === 'on' || (options.required('signing-thread') === 'auto' && availableParallelism() > 1),
       cors,
     });
-  } catch (err) {
+  } catch (error) {
     http.close();
     await store.close();
-    throw err;
+    throw error;
   }
-  http.on('request', createNodeHandler(server));
+  metrics?.observe(server);
+  const health = createHealthChecks(server);
+  const observers = [metrics?.onResponse, options.flag('access-log') ? logger.access : undefined].filter((f) => f !== undefined);
+  const oauth = createNodeHandler(server, {
+    onResponse: observers.length === 0 ? undefined : observers.length === 1 ? observers[0] : (info: ResponseInfo) => observers.forEach((f) => f(info)),
+  });
+  const operations = createOperationsListener({ health, metrics: metricsPort === undefined ? metrics : undefined });
+  handle = (req, res) => void (operations(req, res) || oauth(req, res));
+  for (const [req, res] of early.splice(0)) handle(req, res);
+  let metricsServer: Server | undefined;
+  try {
+    if (!http.listening) await listen(http, port, host);
+    if (metrics && metricsPort !== undefined) {
+      const serveMetrics = createOperationsListener({ metrics });
+      metricsServer = createServer((req, res) => {
+        if (!serveMetrics(req, res)) res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found"}');
+      });
+      await listen(metricsServer, metricsPort, host);
+    }
+  } catch (error) {
+    http.close();
+    await server.close();
+    await store.close();
+    throw error;
+  }
+
+  // stdout: the issuer on the first line, then (first start) the demo, in one piece; the log
+  // (stderr) starts after it, so the two never interleave.
   io.stdout(`${server.issuer}\n`);
-  if (!values['no-demo'] && (await store.listClients()).length === 0) {
-    io.stdout(await createDemo(server));
-  } else if (!values['no-demo'] && !values.quiet) {
-    io.stdout(`Store ${db} already has clients. Issue a grant to try it: npx refresh-grant grants issue --db ${db} --issuer ${server.issuer} --client ID --subject SUB --scope "..."\n`);
+  if (!options.flag('no-demo')) {
+    if ((await store.listClients()).length === 0) io.stdout(await createDemo(server, db));
+    else if (level !== 'error') io.stdout(`The store ${db} already has clients, so no demo was created. ${grantHint(server, db, '--client ID --subject SUB --scope "..."')}\n`);
   }
+  server.onEvent(logger.events);
+  logger.log('info', 'server.started', {
+    issuer: server.issuer,
+    listen: `${host}:${(http.address() as { port: number }).port}`,
+    db: redacted(db),
+    metrics: metrics ? (metricsPort === undefined ? '/metrics' : `${host}:${(metricsServer!.address() as { port: number }).port}/metrics`) : false,
+    logLevel: level,
+  });
 
   // Key reload (every minute, and on SIGHUP) and the purge of expired rows: the same call an
   // embedding application makes.
   const maintenance = startMaintenance(server);
-  const reload = () => void maintenance.reloadKeys();
+  const reload = () => void maintenance.reloadKeys().then(() => logger.log('info', 'keys.reloaded', { kid: server.keys.current.kid }));
   process.on('SIGHUP', reload);
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = () => {
+    const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
+      logger.log('info', 'server.stopping', { signal });
+      health.drain();
       process.off('SIGHUP', reload);
+      metricsServer?.close();
       // Finish in-flight requests, then close the store.
       http.close(() => {
-        maintenance.stop().then(() => server.close()).then(() => store.close()).then(
-          () => resolve(0),
-          () => resolve(1),
-        );
+        maintenance
+          .stop()
+          .then(() => server.close())
+          .then(() => store.close())
+          .then(
+            () => (logger.log('info', 'server.stopped'), resolve(0)),
+            (error) => (logger.log('error', 'server.stop_failed', { detail: String(error) }), resolve(1)),
+          );
       });
       http.closeIdleConnections();
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
   });
 }
 
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** A `--db` value without its password, for the log. */
+function redacted(db: string): string {
+  if (!URL.canParse(db)) return db;
+  const url = new URL(db);
+  if (url.password) url.password = '***';
+  return url.href;
+}
+
+/** The command that issues another grant against this server's store. */
+function grantHint(server: AuthorizationServer, db: string, args: string): string {
+  const flags = [db !== './refresh-grant.db' ? ` --db ${db}` : '', server.issuer !== 'http://127.0.0.1:8080' ? ` --issuer ${server.issuer}` : ''].join('');
+  return `Issue a grant:\n  npx refresh-grant grants issue${flags} ${args}`;
+}
+
 /** Registers the demo client and grant and returns the text that shows how to use them. */
-async function createDemo(server: AuthorizationServer): Promise<string> {
-  const { client, clientSecret } = await server.registerClient({ clientId: 'demo', authMethod: 'client_secret_basic', scope: 'openid offline_access profile' });
-  const { tokens } = await server.issueGrant({ clientId: client.clientId, subject: 'demo-user', scope: 'openid offline_access profile' });
+async function createDemo(server: AuthorizationServer, db: string): Promise<string> {
+  const scope = 'openid offline_access profile';
+  const { client, clientSecret } = await server.registerClient({ clientId: 'demo', authMethod: 'client_secret_basic', scope });
+  const { tokens } = await server.issueGrant({ clientId: client.clientId, subject: 'demo-user', scope });
   const basic = Buffer.from(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(clientSecret!)}`).toString('base64');
   return `
-First start with an empty store: created the demo client "demo" (client_secret_basic) and a grant for "demo-user".
-client_secret: ${clientSecret}   (shown once: only its hash is stored)
+The store was empty, so a demo is set up:
+  client "demo", authenticating with client_secret_basic, secret ${clientSecret}
+    (printed only now: the store keeps only its hash)
+  a grant for the user "demo-user", scope "${scope}"
 
-Refresh it (seed 003's first request); the response carries the rotated refresh token:
+Refresh it: the answer holds a new access token, an id_token and the next refresh token.
 
 curl -i \\
   -H 'Authorization: Basic ${basic}' \\
   -H 'Content-Type: application/x-www-form-urlencoded;charset=UTF-8' \\
   --request POST ${server.endpoints.token} \\
   -d 'grant_type=refresh_token&refresh_token=${tokens.refresh_token}&scope=openid'
+
+This refresh token works once: every refresh answers with the next one, which replaces it.
+Sent again later, it counts as stolen and revokes the whole grant (a retry within 30 s, while
+the next one is unused, gets the same answer instead). To get a fresh grant:
+  ${grantHint(server, db, `--client demo --subject demo-user --scope "${scope}"`).split('\n')[1].trim()}
+
+Health: ${new URL('/health', server.issuer).href} and ${new URL('/ready', server.issuer).href}. Logs follow on stderr, one JSON line each. Stop with Ctrl-C.
 
 `;
 }

@@ -26,17 +26,21 @@ export {
   type GrantSummary,
   type IssueGrantInput,
   type IssuedGrant,
+  type ClientChanges,
   type RegisterClientInput,
   type RegisteredClient,
 } from './core/authorization-server.ts';
-export { createNodeHandler, type NodeHandlerOptions } from './http/node-handler.ts';
+export { createNodeHandler, type NodeHandlerOptions, type ResponseInfo } from './http/node-handler.ts';
 export { createFetchHandler, type FetchHandlerOptions } from './http/fetch-handler.ts';
 export { startMaintenance, type Maintenance, type MaintenanceOptions } from './operations/maintenance.ts';
+export { createHealthChecks, type HealthChecks, type HealthOptions, type ReadinessChecks } from './operations/health.ts';
+export { createJsonLogger, type JsonLoggerOptions, type Logger } from './operations/logger.ts';
+export { createOperationsListener, type OperationsListenerOptions } from './operations/operations-listener.ts';
 export { loadKek, type KekSource } from './kek.ts';
-export { OAuthError, type OAuthErrorCode, type OAuthErrorOptions } from './core/errors.ts';
+export { OAuthError, type OAuthErrorCode, type OAuthErrorEventFields, type OAuthErrorOptions } from './core/errors.ts';
 export { verifyDpopProof, DpopNonces, dpopSigningAlgs, dpopDefaults, type DpopProof, type DpopProofRequest, type DpopSettings } from './core/auth/dpop.ts';
 export type { CorsOptions } from './core/cors.ts';
-export type { ServerEvent, ServerEventType, EventSink } from './core/events.ts';
+export { logLevels, type ServerEvent, type ServerEventType, type EventSink, type LogLevel } from './core/events.ts';
 export type { Endpoints } from './core/context.ts';
 export type { CoreRequest, CoreResponse } from './core/http-types.ts';
 export { StoreUnavailableError } from './core/store.ts';

@@ -10,4 +10,4 @@
  * @packageDocumentation
  * @module @refresh-grant/server/node
  */
-export { createNodeHandler, type NodeHandlerOptions } from './http/node-handler.ts';
+export { createNodeHandler, type NodeHandlerOptions, type ResponseInfo } from './http/node-handler.ts';

@@ -81,6 +81,9 @@ export interface RegisterClientInput {
   assertionMaxLifetime?: number;
 }
 
+/** What {@link AuthorizationServer.updateClient} may change; `scope: ''` means any scope. */
+export type ClientChanges = Partial<Omit<RegisterClientInput, 'clientId' | 'authMethod'>>;
+
 /** A registered client and, for secret-based methods, its secret (shown once, stored hashed). */
 export interface RegisteredClient {
   client: ClientRecord;
@@ -212,6 +215,7 @@ export class AuthorizationServer {
   /**
    * Registers (or replaces) a client. Secrets are generated here with 256 bits of entropy and
    * returned once; only their hash is stored (`client_secret_jwt`: sealed under the KEK).
+   * A `scope` left out (or empty) lets the client be granted any scope.
    */
   async registerClient(input: RegisterClientInput): Promise<RegisteredClient> {
     const client: ClientRecord = {
@@ -229,20 +233,70 @@ export class AuthorizationServer {
       createdAt: this.#ctx.now(),
     };
     if (input.assertionMaxLifetime !== undefined) client.assertionMaxLifetime = input.assertionMaxLifetime;
-    validateClient(client, input);
-    let clientSecret: string | undefined;
-    if (client.authMethod === 'client_secret_basic' || client.authMethod === 'client_secret_post') {
-      clientSecret = randomHandle(tokenPrefixes.clientSecret);
-      client.secretHash = sha256(clientSecret);
-    } else if (client.authMethod === 'client_secret_jwt') {
-      clientSecret = randomHandle(tokenPrefixes.clientSecret);
-      client.secretSealed = seal(this.#ctx.kek, clientSecret, `client-secret:${client.clientId}`);
-    } else if (client.authMethod === 'private_key_jwt') {
+    if (client.authMethod === 'private_key_jwt') {
       if (input.jwks) client.jwks = input.jwks;
       if (input.jwksUri) client.jwksUri = input.jwksUri;
     }
+    validateClient(client);
+    const clientSecret = this.#newSecret(client);
     await this.store.saveClient(client);
     return clientSecret === undefined ? { client } : { client, clientSecret };
+  }
+
+  /**
+   * Changes settings of a registered client; what `changes` leaves out stays as it is. Keys:
+   * `jwks` replaces `jwksUri` and the other way round. The authentication method and the secret
+   * stay (see {@link rotateClientSecret}). Throws a TypeError for an unknown client.
+   */
+  async updateClient(clientId: string, changes: ClientChanges): Promise<ClientRecord> {
+    const current = await this.store.getClient(clientId);
+    if (!current) throw new TypeError(`unknown client ${clientId}`);
+    const client: ClientRecord = { ...current };
+    for (const [name, value] of Object.entries(changes) as Array<[keyof ClientChanges, unknown]>) {
+      if (value !== undefined && name !== 'jwks' && name !== 'jwksUri') (client as unknown as Record<string, unknown>)[name] = value;
+    }
+    if (changes.jwks !== undefined || changes.jwksUri !== undefined) {
+      if (client.authMethod !== 'private_key_jwt') throw new TypeError(`client ${clientId} does not use private_key_jwt: it has no keys`);
+      delete client.jwks;
+      delete client.jwksUri;
+      if (changes.jwks) client.jwks = changes.jwks;
+      if (changes.jwksUri) client.jwksUri = changes.jwksUri;
+    }
+    validateClient(client);
+    await this.store.saveClient(client);
+    return client;
+  }
+
+  /**
+   * Gives a `client_secret_basic`, `client_secret_post` or `client_secret_jwt` client a new
+   * secret (returned once); the old one stops working at once. Throws a TypeError for an unknown
+   * client or one without a secret.
+   */
+  async rotateClientSecret(clientId: string): Promise<RegisteredClient & { clientSecret: string }> {
+    const current = await this.store.getClient(clientId);
+    if (!current) throw new TypeError(`unknown client ${clientId}`);
+    const client: ClientRecord = { ...current };
+    delete client.secretHash;
+    delete client.secretSealed;
+    const clientSecret = this.#newSecret(client);
+    if (clientSecret === undefined) throw new TypeError(`client ${clientId} uses ${client.authMethod}: it has no secret`);
+    await this.store.saveClient(client);
+    return { client, clientSecret };
+  }
+
+  /** A new secret for a secret-based client, set on `client` (hashed, or sealed for HMAC). */
+  #newSecret(client: ClientRecord): string | undefined {
+    if (client.authMethod === 'client_secret_basic' || client.authMethod === 'client_secret_post') {
+      const secret = randomHandle(tokenPrefixes.clientSecret);
+      client.secretHash = sha256(secret);
+      return secret;
+    }
+    if (client.authMethod === 'client_secret_jwt') {
+      const secret = randomHandle(tokenPrefixes.clientSecret);
+      client.secretSealed = seal(this.#ctx.kek, secret, `client-secret:${client.clientId}`);
+      return secret;
+    }
+    return undefined;
   }
 
   /**
@@ -396,12 +450,12 @@ export async function longestTokenLifetime(store: Store): Promise<number> {
   return longest;
 }
 
-function validateClient(client: ClientRecord, input: RegisterClientInput): void {
+function validateClient(client: ClientRecord): void {
   if (!/^[\x21-\x7E]{1,200}$/.test(client.clientId)) throw new TypeError('client_id must be 1-200 visible ASCII characters');
-  if (client.authMethod === 'private_key_jwt' && !input.jwks && !input.jwksUri) {
+  if (client.authMethod === 'private_key_jwt' && !client.jwks && !client.jwksUri) {
     throw new TypeError('private_key_jwt needs jwks or jwksUri');
   }
-  if (input.jwksUri && !/^https?:\/\//.test(input.jwksUri)) throw new TypeError('jwksUri must be an http(s) URL');
+  if (client.jwksUri && !/^https?:\/\//.test(client.jwksUri)) throw new TypeError('jwksUri must be an http(s) URL');
   if (!Number.isInteger(client.retryWindow) || client.retryWindow < 0) {
     throw new TypeError('retryWindow must be a whole number of seconds >= 0');
   }

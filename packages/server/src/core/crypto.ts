@@ -86,9 +86,13 @@ export function accessTokenKey(token: string): string {
   return handleKey(token, tokenPrefixes.accessToken);
 }
 
-/** A random identifier (family ids, `jti`): 16 bytes, base64url. Not a secret. */
+/**
+ * A random identifier (client ids, family ids, `jti`): 16 bytes, base64url. Not a secret. Never
+ * begins with `-`, so that it can follow a command-line flag (`--family ID`) as a value.
+ */
 export function randomId(): string {
-  return randomView(16).toString('base64url');
+  const id = randomView(16).toString('base64url');
+  return id.charCodeAt(0) === 45 /* - */ ? `A${id.slice(1)}` : id;
 }
 
 /** base64url SHA-256 of a string: how tokens and secrets are stored. */

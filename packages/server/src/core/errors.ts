@@ -47,6 +47,13 @@ export interface OAuthErrorOptions {
   cause?: unknown;
   /** Already reported as an event by whoever threw it: the router does not report it again. */
   reported?: boolean;
+  /** Fields for the event the router reports for this error (e.g. the client authentication method tried). */
+  event?: OAuthErrorEventFields;
+}
+
+/** What an {@link OAuthError} adds to the event reported for it. */
+export interface OAuthErrorEventFields {
+  authMethod?: string;
 }
 
 /**
@@ -68,6 +75,8 @@ export class OAuthError extends Error {
   readonly headers: Record<string, string>;
   /** Already reported as an event (see {@link OAuthErrorOptions.reported}). */
   readonly reported: boolean;
+  /** Fields for the reported event (see {@link OAuthErrorOptions.event}). */
+  readonly event: OAuthErrorEventFields | undefined;
 
   constructor(error: OAuthErrorCode, description: string, options: OAuthErrorOptions = {}) {
     super(description, options.cause === undefined ? undefined : { cause: options.cause });
@@ -77,6 +86,7 @@ export class OAuthError extends Error {
     this.detail = options.detail;
     this.headers = options.headers ?? {};
     this.reported = options.reported ?? false;
+    this.event = options.event;
   }
 
   /** The section 5.2 JSON body. */

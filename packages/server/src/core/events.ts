@@ -36,6 +36,10 @@ export interface ServerEvent {
   reason?: string;
   /** OAuth error code answered, when the event is a failure. */
   error?: string;
+  /** `client_auth.failed`: the client authentication method the request tried (`unknown` when none was recognisable). */
+  authMethod?: string;
+  /** `client_auth.failed`, `request.failed`: the endpoint's path relative to the issuer (`/token`, `/revoke`, `/introspect`). */
+  endpoint?: string;
   /** Private detail for operators. */
   detail?: string;
 }
@@ -43,9 +47,55 @@ export interface ServerEvent {
 /** Receives events; must not throw (errors are swallowed) and should not block. */
 export type EventSink = (event: ServerEvent) => void;
 
-/** An {@link EventSink} writing one JSON line per event, e.g. to stderr. */
-export function jsonLineSink(write: (line: string) => void): EventSink {
-  return (event) => write(JSON.stringify({ level: event.error || event.type.endsWith('.failed') ? 'warn' : 'info', ...event }) + '\n');
+/** Log levels, most severe first. */
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+/** Every log level, most severe first. */
+export const logLevels: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
+
+/**
+ * How severe an event is: `error` for what an operator must fix (a 500, a failed maintenance
+ * round), `warn` for what may be an attack or an outage (reuse, failed client authentication,
+ * a store that cannot answer), `info` for the lifecycle of tokens and clients' own mistakes.
+ */
+export function eventLevel(event: ServerEvent): LogLevel {
+  switch (event.type) {
+    case 'maintenance.failed':
+      return 'error';
+    case 'request.failed':
+      return event.error === 'server_error' ? 'error' : event.error === 'temporarily_unavailable' ? 'warn' : 'info';
+    case 'client_auth.failed':
+    case 'refresh_token.reuse_detected':
+      return 'warn';
+    case 'grant.revoked':
+      return event.reason === 'reuse' ? 'warn' : 'info';
+    default:
+      return 'info';
+  }
+}
+
+/** Longest string written in a log line; longer ones (request-derived text) are cut. */
+export const maxLogFieldLength = 256;
+
+/** The JSON line of a log record: `level` first, strings cut to {@link maxLogFieldLength}. */
+export function logLine(level: LogLevel, record: object): string {
+  return (
+    JSON.stringify({ level, ...record }, (_key, value: unknown) =>
+      typeof value === 'string' && value.length > maxLogFieldLength ? `${value.slice(0, maxLogFieldLength)}...(${value.length} chars)` : value,
+    ) + '\n'
+  );
+}
+
+/**
+ * An {@link EventSink} writing one JSON line per event at or above `level` (default `info`),
+ * e.g. to stderr.
+ */
+export function jsonLineSink(write: (line: string) => void, level: LogLevel = 'info'): EventSink {
+  const most = logLevels.indexOf(level);
+  return (event) => {
+    const severity = eventLevel(event);
+    if (logLevels.indexOf(severity) <= most) write(logLine(severity, event));
+  };
 }
 
 /** Fans an event out to several sinks, isolating their failures. */

@@ -19,12 +19,13 @@ export {
   type GrantSummary,
   type IssueGrantInput,
   type IssuedGrant,
+  type ClientChanges,
   type RegisterClientInput,
   type RegisteredClient,
 } from './authorization-server.ts';
-export { OAuthError, toOAuthError, type OAuthErrorCode, type OAuthErrorOptions } from './errors.ts';
+export { OAuthError, toOAuthError, type OAuthErrorCode, type OAuthErrorEventFields, type OAuthErrorOptions } from './errors.ts';
 export { validateCors, type CorsOptions } from './cors.ts';
-export { combineSinks, jsonLineSink, type EventSink, type ServerEvent, type ServerEventType } from './events.ts';
+export { combineSinks, eventLevel, jsonLineSink, logLevels, logLine, maxLogFieldLength, type EventSink, type LogLevel, type ServerEvent, type ServerEventType } from './events.ts';
 export { errorResponse, jsonResponse, maxBodyBytes, type CoreRequest, type CoreResponse } from './http-types.ts';
 export {
   StoreUnavailableError,

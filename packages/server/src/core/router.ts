@@ -65,7 +65,8 @@ async function answer(ctx: ServerContext, req: CoreRequest, found: Route | undef
       at: ctx.now(),
       error: oauthError.error,
       detail: oauthError.detail ?? oauthError.description,
-      reason: req.path,
+      endpoint: req.path,
+      ...oauthError.event,
     });
     return errorResponse(oauthError);
   }

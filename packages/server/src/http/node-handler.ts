@@ -17,6 +17,22 @@ export interface NodeHandlerOptions {
   basePath?: string;
   /** Called for requests outside the server's paths (e.g. Express `next`); default: 404. */
   notFound?: (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * Called once per request this handler answered, once the answer was handed to the socket: for
+   * access logs and metrics. Errors it throws are ignored. Without it, nothing is timed.
+   */
+  onResponse?: (info: ResponseInfo) => void;
+}
+
+/** One answered request, for {@link NodeHandlerOptions.onResponse}. */
+export interface ResponseInfo {
+  method: string;
+  /** The path relative to the issuer (`/token`), or the request's own path outside it; never the query. */
+  path: string;
+  status: number;
+  /** Milliseconds from the handler receiving the request to the answer being handed to the socket. */
+  durationMs: number;
+  req: IncomingMessage;
 }
 
 /**
@@ -32,16 +48,23 @@ export interface NodeHandlerOptions {
 export function createNodeHandler(server: AuthorizationServer, options: NodeHandlerOptions = {}) {
   const basePath = options.basePath ?? server.basePath;
   const origin = new URL(server.issuer).origin;
+  const onResponse = options.onResponse;
   return function handle(req: IncomingMessage, res: ServerResponse): void {
+    const started = onResponse ? performance.now() : 0;
     // Express and Connect strip a mount prefix from `req.url` and keep the full path in
     // `originalUrl`: the path the client addressed is what the issuer and DPoP's `htu` name.
     const rawUrl = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
     const q = rawUrl.indexOf('?');
     const pathname = q === -1 ? rawUrl : rawUrl.slice(0, q);
     const path = corePath(pathname, basePath);
+    // Sends the answer, then reports it when asked to (no work at all otherwise).
+    const answer = (response: CoreResponse, head: boolean) => {
+      send(res, response, head);
+      if (onResponse) observed(onResponse, { method: req.method ?? 'GET', path: path ?? pathname, status: response.status, durationMs: performance.now() - started, req });
+    };
     if (path === undefined) {
       if (options.notFound) return options.notFound(req, res);
-      return send(res, jsonResponse(404, { error: 'not_found', error_description: 'No such endpoint.' }), false);
+      return answer(jsonResponse(404, { error: 'not_found', error_description: 'No such endpoint.' }), false);
     }
     const handOver = (body: string) =>
       server
@@ -53,18 +76,18 @@ export function createNodeHandler(server: AuthorizationServer, options: NodeHand
           body,
         })
         .then(
-          (response) => send(res, response, req.method === 'HEAD'),
-          () => send(res, jsonResponse(500, { error: 'server_error', error_description: 'The server encountered an unexpected condition.' }), false),
+          (response) => answer(response, req.method === 'HEAD'),
+          () => answer(jsonResponse(500, { error: 'server_error', error_description: 'The server encountered an unexpected condition.' }), false),
         );
     // A body parser mounted before us (Express `express.urlencoded()`, body-parser, Koa's)
     // already read the stream: take what it parsed instead of waiting for data that never comes.
     if (req.readableEnded) {
       const parsed = parsedBody((req as { body?: unknown }).body);
       if (typeof parsed === 'string') return void handOver(parsed);
-      return send(res, jsonResponse(500, { error: 'server_error', error_description: parsed.error }), false);
+      return answer(jsonResponse(500, { error: 'server_error', error_description: parsed.error }), false);
     }
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > maxBodyBytes) return rejectTooLarge(req, res);
+    if (declared > maxBodyBytes) return rejectTooLarge(req, answer);
     const chunks: Buffer[] = [];
     let size = 0;
     let aborted = false;
@@ -73,7 +96,7 @@ export function createNodeHandler(server: AuthorizationServer, options: NodeHand
       size += chunk.length;
       if (size > maxBodyBytes) {
         aborted = true;
-        return rejectTooLarge(req, res);
+        return rejectTooLarge(req, answer);
       }
       chunks.push(chunk);
     });
@@ -109,10 +132,18 @@ export function parsedBody(body: unknown): string | { error: string } {
   return form.toString();
 }
 
-function rejectTooLarge(req: IncomingMessage, res: ServerResponse): void {
+function observed(onResponse: (info: ResponseInfo) => void, info: ResponseInfo): void {
+  try {
+    onResponse(info);
+  } catch {
+    // An access log or a metric must never break an answer.
+  }
+}
+
+function rejectTooLarge(req: IncomingMessage, answer: (response: CoreResponse, head: boolean) => void): void {
   const response = tooLargeResponse();
   response.headers.connection = 'close';
-  send(res, response, false);
+  answer(response, false);
   // Stop reading what is left of the body; the connection closes after the answer.
   req.resume();
 }

@@ -115,21 +115,32 @@ export async function authenticateClient(
   req: ClientAuthRequest,
   deps: ClientAuthDeps,
 ): Promise<AuthenticatedClient> {
-  const fail = failure(req);
+  // The method tried, for the failure's event: known once the request is read, for an
+  // assertion once its algorithm is.
+  const tried: Tried = { method: req.authorization === undefined ? 'unknown' : 'client_secret_basic' };
+  const fail = failure(req, tried);
   const presented = detect(req, fail);
   switch (presented.method) {
     case 'client_secret_basic':
     case 'client_secret_post':
+      tried.method = presented.method;
       return authenticateSecret(presented, deps, fail);
     case 'none':
+      tried.method = 'none';
       return authenticateNone(presented.clientId, deps, fail);
     case 'jwt':
-      return authenticateAssertion(presented, req, deps, fail);
+      tried.method = 'client_assertion';
+      return authenticateAssertion(presented, req, deps, fail, tried);
   }
 }
 
+/** The client authentication method a request tried (`unknown`, `client_assertion` before its alg is read). */
+interface Tried {
+  method: TokenEndpointAuthMethod | 'unknown' | 'client_assertion';
+}
+
 /** The `invalid_client` builder: with `WWW-Authenticate: Basic` when the header was used. */
-function failure(req: ClientAuthRequest): Fail {
+function failure(req: ClientAuthRequest, tried: Tried): Fail {
   const realm = (req.audiences[0] ?? 'token endpoint').replace(/[\\"]/g, '\\$&');
   // RFC 6749 section 5.2: a client that tried the Authorization header gets a 401 with a
   // WWW-Authenticate header matching the scheme it used.
@@ -138,7 +149,7 @@ function failure(req: ClientAuthRequest): Fail {
       ? undefined
       : { 'WWW-Authenticate': `Basic realm="${realm}", error="invalid_client"` };
   return (detail, cause) =>
-    new OAuthError('invalid_client', genericDescription, { status: 401, detail, headers: headers && { ...headers }, cause });
+    new OAuthError('invalid_client', genericDescription, { status: 401, detail, headers: headers && { ...headers }, cause, event: { authMethod: tried.method } });
 }
 
 function invalidRequest(description: string, detail: string): OAuthError {
@@ -269,6 +280,7 @@ async function authenticateAssertion(
   req: ClientAuthRequest,
   deps: ClientAuthDeps,
   fail: Fail,
+  tried: Tried,
 ): Promise<AuthenticatedClient> {
   const tolerance = deps.clockTolerance ?? 30;
   const { assertion, bodyClientId } = presented;
@@ -287,6 +299,7 @@ async function authenticateAssertion(
   if (typeof alg === 'string' && clientSecretJwtAlgs.includes(alg)) method = 'client_secret_jwt';
   else if (typeof alg === 'string' && privateKeyJwtAlgs.includes(alg)) method = 'private_key_jwt';
   else throw fail(`client_assertion alg ${JSON.stringify(alg)} is not supported`);
+  tried.method = method;
 
   // RFC 7523 section 3: sub MUST be the client_id of the OAuth client.
   const sub = unverified.sub;
