@@ -33,8 +33,8 @@ export interface HealthChecks {
 }
 
 /**
- * The health checks of `server`. Concurrent readiness probes share one store query, so a slow
- * store never accumulates queries from probes.
+ * The health checks of `server`. Probes share one store query until it settles, so a store
+ * that hangs never accumulates queries from probes.
  *
  * @example
  * ```ts
@@ -45,19 +45,20 @@ export interface HealthChecks {
 export function createHealthChecks(server: AuthorizationServer, options: HealthOptions = {}): HealthChecks {
   const timeoutMs = options.readyTimeoutMs ?? 800;
   let draining = false;
-  let inFlight: Promise<ReadinessChecks> | undefined;
+  // The one readiness query running; every probe waits on it (with its own deadline) until it
+  // settles, so a store that hangs holds one query, not one per probe.
+  let query: Promise<number | 'error'> | undefined;
 
   const check = async (): Promise<ReadinessChecks> => {
+    // The trivial query: the signing key list (a few rows), which must not be empty.
+    query ??= server.store.listSigningKeys().then(
+      (keys) => keys.length,
+      () => 'error' as const,
+    ).finally(() => (query = undefined));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), timeoutMs);
-      timer.unref();
     });
-    // The trivial query: the signing key list (a few rows), which must not be empty.
-    const query = server.store.listSigningKeys().then(
-      (keys) => keys.length,
-      () => 'error' as const,
-    );
     const outcome = await Promise.race([query, deadline]);
     clearTimeout(timer);
     let loaded = false;
@@ -66,7 +67,7 @@ export function createHealthChecks(server: AuthorizationServer, options: HealthO
     } catch {
       loaded = false;
     }
-    if (typeof outcome !== 'number') return { store: outcome, signing_keys: loaded ? 'unknown' : 'missing' };
+    if (typeof outcome !== 'number') return { store: outcome, signing_keys: 'unknown' };
     return { store: 'ok', signing_keys: loaded && outcome > 0 ? 'ok' : 'missing' };
   };
 
@@ -74,8 +75,7 @@ export function createHealthChecks(server: AuthorizationServer, options: HealthO
     live: () => jsonResponse(200, { status: 'ok' }),
     async ready() {
       if (draining) return jsonResponse(503, { status: 'draining' }, { 'retry-after': '1' });
-      inFlight ??= check().finally(() => (inFlight = undefined));
-      const checks = await inFlight;
+      const checks = await check();
       const ok = checks.store === 'ok' && checks.signing_keys === 'ok' && !draining;
       return ok ? jsonResponse(200, { status: 'ready', checks }) : jsonResponse(503, { status: draining ? 'draining' : 'not_ready', checks }, { 'retry-after': '1' });
     },

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { accessTokenKey, deriveKey, handleKey, randomHandle, refreshTokenKey, seal, sealSuccessor, sha256, timeOrderedHandle, tokenPrefixes, unsealSuccessor } from '../../src/core/crypto.ts';
+import { accessTokenKey, deriveKey, handleKey, randomHandle, randomId, refreshTokenKey, seal, sealSuccessor, sha256, timeOrderedHandle, tokenPrefixes, unsealSuccessor } from '../../src/core/crypto.ts';
 
 describe('sealSuccessor / unsealSuccessor', () => {
   const parent = randomHandle(tokenPrefixes.refreshToken);
@@ -69,5 +69,17 @@ describe('timeOrderedHandle / handleKey', () => {
     const at = timeOrderedHandle(tokenPrefixes.accessToken);
     assert.equal(accessTokenKey(at), `${at.slice(6, 18)}.${sha256(at)}`);
     assert.equal(refreshTokenKey(at), sha256(at));
+  });
+});
+
+describe('randomId', () => {
+  it('is 22 base64url characters that never begin with "-" (ids follow command-line flags)', () => {
+    let dashes = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const id = randomId();
+      assert.match(id, /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
+      if (id.includes('-')) dashes++;
+    }
+    assert.ok(dashes > 0, 'dashes still occur after the first character');
   });
 });

@@ -1,0 +1,119 @@
+/**
+ * Prometheus metrics over real HTTP: every refresh outcome counted from events, client
+ * authentication failures by method, token endpoint latency, store operation latency, the
+ * signing thread, the load source and a store's connection pool, as GET /metrics
+ * serves them.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createMetrics } from '../../src/operations/metrics.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openSqliteStore } from '../../src/stores/sqlite-store.ts';
+import { basicAuth, postForm } from '../support/harness.ts';
+import { sample, startOperated } from './support.ts';
+
+describe('metrics', () => {
+  it('counts every refresh outcome, client authentication failures by method, and times the token endpoint and the store', async () => {
+    const metrics = createMetrics({ processMetrics: false, load: () => ({ inFlight: 3, shed: 7, connections: 2 }) });
+    const ops = await startOperated({ metrics });
+    try {
+      const { server } = ops;
+      const token = `${ops.url}/token`;
+      const { clientSecret } = await server.registerClient({ clientId: 'app', authMethod: 'client_secret_basic' });
+      await server.registerClient({ clientId: 'keeper', authMethod: 'client_secret_post', rotation: false });
+      const auth = basicAuth('app', clientSecret!);
+      const refresh = (rt: string, headers = auth) => postForm(token, { grant_type: 'refresh_token', refresh_token: rt }, headers);
+
+      const first = (await server.issueGrant({ clientId: 'app', subject: 'alice', scope: 'read' })).tokens.refresh_token!;
+      const second = (await refresh(first)).json.refresh_token; // rotated
+      assert.equal((await refresh(first)).json.refresh_token, second); // replayed (retry window)
+      const third = (await refresh(second)).json.refresh_token; // rotated
+      assert.ok(third);
+      assert.equal((await refresh(first)).status, 400); // reuse detected: the family is revoked
+      assert.equal((await refresh('rg_rt_nosuch')).status, 400); // rejected: unknown
+      assert.equal((await refresh(third)).status, 400); // rejected: revoked
+      const kept = (await server.issueGrant({ clientId: 'keeper', subject: 'bob', scope: 'read' })).tokens.refresh_token!;
+      const { clientSecret: keeperSecret } = await server.rotateClientSecret('keeper');
+      assert.equal((await postForm(token, { grant_type: 'refresh_token', refresh_token: kept, client_id: 'keeper', client_secret: keeperSecret })).status, 200); // kept
+      assert.equal((await refresh(kept, basicAuth('app', 'wrong'))).status, 401); // client_secret_basic failure
+      assert.equal((await postForm(token, { grant_type: 'refresh_token', refresh_token: kept, client_id: 'ghost', client_secret: 'x' })).status, 401);
+      assert.equal((await postForm(token, { grant_type: 'refresh_token', refresh_token: kept, client_id: 'ghost' })).status, 401);
+      assert.equal((await postForm(token, { grant_type: 'refresh_token', refresh_token: kept })).status, 401);
+      assert.equal((await postForm(token, { grant_type: 'password' }, auth)).status, 400); // unsupported_grant_type
+
+      const res = await fetch(`${ops.url}/metrics`);
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type')!, /^text\/plain; version=0\.0\.4/);
+      const text = await res.text();
+      const expected: Record<string, number> = {
+        'refresh_grant_refreshes_total{outcome="rotated"}': 2,
+        'refresh_grant_refreshes_total{outcome="replayed"}': 1,
+        'refresh_grant_refreshes_total{outcome="kept"}': 1,
+        'refresh_grant_refreshes_total{outcome="reuse_detected"}': 1,
+        'refresh_grant_refreshes_total{outcome="rejected",reason="unknown"}': 1,
+        'refresh_grant_refreshes_total{outcome="rejected",reason="revoked"}': 1,
+        'refresh_grant_grants_issued_total': 2,
+        'refresh_grant_grants_revoked_total{reason="reuse"}': 1,
+        'refresh_grant_client_auth_failures_total{method="client_secret_basic"}': 1,
+        'refresh_grant_client_auth_failures_total{method="client_secret_post"}': 1,
+        'refresh_grant_client_auth_failures_total{method="none"}': 1,
+        'refresh_grant_client_auth_failures_total{method="unknown"}': 1,
+        'refresh_grant_request_errors_total{endpoint="/token",error="unsupported_grant_type"}': 1,
+        'refresh_grant_http_requests_total{endpoint="/token",status="200"}': 4,
+        'refresh_grant_http_requests_total{endpoint="/token",status="400"}': 4,
+        'refresh_grant_http_requests_total{endpoint="/token",status="401"}': 4,
+        'refresh_grant_http_request_duration_seconds_count{endpoint="/token"}': 12,
+        'refresh_grant_requests_in_flight': 3,
+        'refresh_grant_requests_shed_total': 7,
+        'refresh_grant_connections': 2,
+        'refresh_grant_store_pool_connections': 0,
+      };
+      for (const [series, value] of Object.entries(expected)) assert.equal(sample(text, series), value, series);
+      // Every refresh that reached the grant took the store's lock once: 7 of them.
+      assert.equal(sample(text, 'refresh_grant_store_operation_duration_seconds_count{operation="useRefreshToken"}'), 7);
+      assert.ok(sample(text, 'refresh_grant_store_operation_duration_seconds_sum{operation="useRefreshToken"}')! > 0);
+      assert.ok(sample(text, 'refresh_grant_signatures_total{where="thread"}')! >= 1, 'signatures on the signing thread');
+      assert.equal(sample(text, 'refresh_grant_signing_queue_depth'), 0);
+      // Latency buckets are cumulative and end with every request.
+      assert.equal(sample(text, 'refresh_grant_http_request_duration_seconds_bucket{le="+Inf",endpoint="/token"}'), 12);
+      // The metrics endpoint itself and the health checks are not counted as OAuth requests.
+      assert.equal(sample(text, 'refresh_grant_http_requests_total{endpoint="other",status="404"}'), undefined);
+      assert.doesNotMatch(text, /rg_rt_|rg_cs_|alice/, 'no token, secret or subject in the metrics');
+    } finally {
+      await ops.close();
+    }
+  });
+
+  it('process metrics are on by default, each registry has its own', async () => {
+    const a = createMetrics();
+    const b = createMetrics({ processMetrics: false });
+    assert.match((await a.response()).body, /^process_cpu_user_seconds_total /m);
+    assert.doesNotMatch((await b.response()).body, /process_cpu/);
+  });
+});
+
+describe('metrics of a store with a connection pool', () => {
+  // The Store contract's optional stats(): the PostgreSQL store reports its pool there (added on
+  // another branch); here a real SQLite store is given the method, to test what metrics read.
+  it('report the pool at each scrape: open, idle, waiting', async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    const dir = mkdtempSync(join(tmpdir(), 'rg-pool-'));
+    const pool = { size: 4, idle: 1, waiting: 0 };
+    const store = Object.assign(await openSqliteStore(join(dir, 'pool.db')), { stats: () => ({ pool: { ...pool } }) });
+    const ops = await startOperated({ store, metrics });
+    try {
+      let text = (await metrics.response()).body;
+      assert.equal(sample(text, 'refresh_grant_store_pool_connections'), 4);
+      assert.equal(sample(text, 'refresh_grant_store_pool_idle_connections'), 1);
+      assert.equal(sample(text, 'refresh_grant_store_pool_waiting'), 0);
+      pool.waiting = 5;
+      text = (await metrics.response()).body;
+      assert.equal(sample(text, 'refresh_grant_store_pool_waiting'), 5);
+    } finally {
+      await ops.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
