@@ -39,9 +39,9 @@ export async function rotate(options: Options, io: CliIo): Promise<number> {
 export async function list(options: Options, io: CliIo): Promise<number> {
   return withStore(options, async (store) => {
     const now = Math.floor(Date.now() / 1000);
-    const keys = (await store.listSigningKeys()).map((k) => ({ ...k, status: status(k, now) }));
+    const keys = withStatus(await store.listSigningKeys(), now);
     if (options.flag('json')) {
-      io.stdout(JSON.stringify(keys.map((k) => ({ kid: k.kid, alg: k.alg, status: k.status, signs_from: k.createdAt, signs_until: k.retiredAt, published_until: k.removeAfter }))) + '\n');
+      io.stdout(JSON.stringify(keys.map((k) => ({ kid: k.kid, alg: k.alg, status: k.status, signs_from: k.signs ? k.createdAt : undefined, signs_until: k.until, published_until: k.removeAfter }))) + '\n');
       return 0;
     }
     io.stdout(
@@ -50,8 +50,8 @@ export async function list(options: Options, io: CliIo): Promise<number> {
           kid: k.kid,
           alg: k.alg,
           status: k.status,
-          signs_from: k.status === 'never signs' ? '' : time(k.createdAt),
-          signs_until: k.retiredAt === undefined ? '' : time(k.retiredAt),
+          signs_from: k.signs ? time(k.createdAt) : '',
+          signs_until: time(k.until),
           published_until: k.removeAfter === undefined ? '(while it signs)' : time(k.removeAfter),
         })),
       ),
@@ -60,10 +60,26 @@ export async function list(options: Options, io: CliIo): Promise<number> {
   });
 }
 
-/** What a key does at `now`. */
-function status(k: SigningKeyRecord, now: number): string {
-  if (k.retiredAt !== undefined && k.retiredAt <= k.createdAt) return 'never signs'; // replaced before it activated
-  if (k.createdAt > now) return 'pending';
-  if (k.retiredAt === undefined || k.retiredAt > now) return 'signing';
-  return k.removeAfter !== undefined && k.removeAfter <= now ? 'removed' : 'retired';
+/**
+ * What each key does at `now`, as the servers' key rings decide it: a key signs from its
+ * `createdAt` until it is retired or a later key starts signing, whichever comes first; a key
+ * retired before it started (replaced while pending) never signs.
+ */
+function withStatus(records: SigningKeyRecord[], now: number) {
+  const sorted = [...records].sort((a, b) => a.createdAt - b.createdAt);
+  const signs = (k: SigningKeyRecord) => !(k.retiredAt !== undefined && k.retiredAt <= k.createdAt);
+  return sorted.map((k, i) => {
+    const next = sorted.slice(i + 1).find(signs);
+    const until = next !== undefined && (k.retiredAt === undefined || next.createdAt < k.retiredAt) ? next.createdAt : k.retiredAt;
+    const status = !signs(k)
+      ? 'never signs'
+      : k.createdAt > now
+        ? 'pending'
+        : until === undefined || until > now
+          ? 'signing'
+          : k.removeAfter !== undefined && k.removeAfter <= now
+            ? 'removed'
+            : 'retired';
+    return { ...k, signs: signs(k), until: signs(k) ? until : undefined, status };
+  });
 }

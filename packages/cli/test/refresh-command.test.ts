@@ -1,6 +1,7 @@
 /**
- * `refresh-grant refresh` against a local stand-in authorization server (discovery, JWKS-free
- * token endpoint): output, every auth method, and the exit code of each failure kind.
+ * `refresh-grant refresh` (the real bin) against a local stand-in authorization server
+ * (discovery, JWKS-free token endpoint): output, every auth method (and the method taken from
+ * discovery), and the exit code of each failure kind.
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
@@ -11,16 +12,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { importSPKI, jwtVerify } from 'jose';
-import { exitCodes, refreshCommand } from '../src/refresh-command.ts';
+import { exitCodes } from '../src/refresh-command.ts';
+import { cli } from './support.ts';
 
 interface Seen { headers: IncomingMessage['headers']; form: URLSearchParams }
 let issuer: string;
 let seen: Seen[] = [];
 let answer: (res: ServerResponse) => void;
+let supported: string[] | undefined;
 const server = createServer(async (req, res) => {
   if (req.url === '/.well-known/openid-configuration') {
     res.writeHead(200, { 'content-type': 'application/json' });
-    return res.end(JSON.stringify({ issuer, token_endpoint: `${issuer}/token` }));
+    return res.end(JSON.stringify({ issuer, token_endpoint: `${issuer}/token`, token_endpoint_auth_methods_supported: supported }));
   }
   let body = '';
   for await (const chunk of req) body += chunk;
@@ -40,14 +43,11 @@ after(() => {
 
 const ok = (res: ServerResponse) => {
   res.writeHead(200, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ access_token: 'at-2', token_type: 'Bearer', expires_in: 3600, refresh_token: 'rt-2', scope: 'read' }));
+  res.end(JSON.stringify({ access_token: 'at-2', token_type: 'Bearer', expires_in: 3600, refresh_token: 'rt-2', scope: 'read', extra: 1 }));
 };
 
-async function run(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await refreshCommand(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  return { code, stdout, stderr };
+function run(...args: string[]) {
+  return cli(['refresh', ...args]);
 }
 
 const base = () => ['--issuer', issuer, '--client-id', 'cli-client', '--refresh-token', 'rt-1'];
@@ -59,7 +59,8 @@ test('prints the token response readably, and the wire JSON with --json; sends s
   assert.equal(readable.code, 0, readable.stderr);
   assert.match(readable.stdout, /^access_token: +at-2$/m);
   assert.match(readable.stdout, /^refresh_token: +rt-2 \(rotated/m);
-  assert.match(readable.stdout, /^expires_in: +3600 \(until \d{4}-/m);
+  assert.match(readable.stdout, /^expires_in: +3600 s \(until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)$/m);
+  assert.match(readable.stdout, /^token_type: +Bearer$/m);
   const [request] = seen;
   assert.equal(request.headers.authorization, `Basic ${btoa('cli-client:s3cret')}`);
   assert.equal(request.headers.accept, 'application/json');
@@ -69,7 +70,8 @@ test('prints the token response readably, and the wire JSON with --json; sends s
   assert.deepEqual(request.form.getAll('resource'), ['https://a.example', 'https://b.example']);
   const json = await run(...base(), '--client-secret', 's3cret', '--json');
   assert.equal(json.code, 0);
-  assert.deepEqual(JSON.parse(json.stdout), { access_token: 'at-2', token_type: 'bearer', expires_in: 3600, refresh_token: 'rt-2', scope: 'read' });
+  // The server's own response: token_type as sent, members the client does not know kept.
+  assert.deepEqual(JSON.parse(json.stdout), { access_token: 'at-2', token_type: 'Bearer', expires_in: 3600, refresh_token: 'rt-2', scope: 'read', extra: 1 });
 });
 
 test('auth methods: client_secret_post, none by default without credentials, private_key_jwt from PEM and JWK files', async () => {
@@ -132,7 +134,26 @@ test('exit 4 on an invalid response, exit 5 on a transport failure', async () =>
   assert.match(refused.stderr, /failed/);
 });
 
-test('exit 2 on usage errors, before any request', async () => {
+test('the auth method for a secret comes from discovery; an invalid_client says which --auth-method to try', async () => {
+  answer = ok;
+  seen = [];
+  supported = ['client_secret_post', 'private_key_jwt'];
+  try {
+    assert.equal((await run(...base(), '--client-secret', 's')).code, 0);
+    assert.equal(seen[0].form.get('client_secret'), 's');
+    assert.equal(seen[0].headers.authorization, undefined);
+  } finally {
+    supported = undefined;
+  }
+  answer = (res) => (res.writeHead(401, { 'content-type': 'application/json' }), res.end(JSON.stringify({ error: 'invalid_client', error_description: 'Client authentication failed.' })));
+  const guessed = await run(...base(), '--client-secret', 's');
+  assert.equal(guessed.code, 3);
+  assert.match(guessed.stderr, /invalid_client.*\(sent as client_secret_basic: if the client is registered for another method, pass --auth-method client_secret_post/);
+  const explicit = await run(...base(), '--client-secret', 's', '--auth-method', 'client_secret_basic');
+  assert.doesNotMatch(explicit.stderr, /sent as/);
+});
+
+test('exit 2 on usage errors, before any request; secrets may come from the environment', async () => {
   seen = [];
   const usage: string[][] = [
     ['--issuer', 'http://127.0.0.1:1', '--client-id', 'c'],
@@ -145,15 +166,20 @@ test('exit 2 on usage errors, before any request', async () => {
     ['--issuer', 'not a url', '--client-id', 'c', '--refresh-token', 'rt'],
     ['--issuer', 'http://as.example', '--client-id', 'c', '--refresh-token', 'rt'],
   ];
-  for (const args of usage) {
-    const result = await run(...args);
-    assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
-    assert.match(result.stderr, /Usage:/);
-  }
+  const results = await Promise.all(usage.map((args) => run(...args)));
+  results.forEach((result, i) => {
+    assert.equal(result.code, 2, `${usage[i].join(' ')}: ${result.stderr}`);
+    assert.match(result.stderr, /^refresh-grant: .*\nsee: refresh-grant refresh --help\n$/);
+  });
   writeFileSync(join(dir, 'garbage.pem'), 'not a key');
   assert.equal((await run(...base(), '--private-key', join(dir, 'garbage.pem'))).code, 2);
   assert.equal(seen.length, 0);
   const help = await run('--help');
   assert.equal(help.code, 0);
-  assert.match(help.stdout, /Exit codes/);
+  assert.match(help.stdout, /Exit codes: 0 done, 1 failure, 2 usage error, 3 OAuth error response, 4 invalid response, 5 transport failure/);
+  answer = ok;
+  const fromEnv = await cli(['refresh', '--issuer', issuer, '--client-id', 'cli-client', '--json'], { env: { REFRESH_GRANT_REFRESH_TOKEN: 'rt-env', REFRESH_GRANT_CLIENT_SECRET: 's-env' } });
+  assert.equal(fromEnv.code, 0, fromEnv.stderr);
+  assert.equal(seen[0].form.get('refresh_token'), 'rt-env');
+  assert.equal(seen[0].headers.authorization, `Basic ${btoa('cli-client:s-env')}`);
 });
