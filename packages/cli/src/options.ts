@@ -241,3 +241,14 @@ export function commandHelp(spec: CommandSpec): string {
   const lines = rows.map(([flag, text]) => (flag.length > width ? `  ${flag}\n  ${' '.repeat(width)}  ${text}` : `  ${flag.padEnd(width)}  ${text}`));
   return `Usage: ${synopsis(spec)}\n\n${spec.summary}\n\nOptions:\n${lines.join('\n')}\n${spec.details ? `\n${spec.details.trimEnd()}\n` : ''}`;
 }
+
+/** A command's options as a Markdown table (flag, environment variable, default, meaning): the README's configuration table. */
+export function optionsMarkdown(spec: CommandSpec): string {
+  const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/</g, '&lt;');
+  const rows = spec.options.map((o) => {
+    const flag = `\`--${o.name}${o.type === 'boolean' ? '' : ` ${o.value ?? (o.choices ? o.choices.join('|') : 'VALUE')}`}\``;
+    const env = envNames(o).map((e) => `\`${e}\``).join(', ') || '';
+    return `| ${cell(flag)} | ${env} | ${o.default !== undefined ? `\`${o.default}\`` : ''} | ${cell(o.help)}${o.multiple ? ' (repeatable; in the variable, comma-separated)' : ''} |`;
+  });
+  return ['| flag | environment | default | meaning |', '|---|---|---|---|', ...rows].join('\n') + '\n';
+}
