@@ -14,7 +14,7 @@
  *   --concurrency 1,16,64   virtual clients
  *   --runs 3                runs of each measurement
  *   --warmup 1000 --duration 4000   windows, in ms
- *   --parts main,scaling,client     what to run
+ *   --parts main,scaling,client,cli what to run (cli: start-up time of the command line, bench/cli.ts)
  *   --driver net|http       load generator HTTP client (default net, see bench/load.ts)
  *   --profile               run refresh-grant servers with --cpu-prof (profiles in the work dir)
  *   --pg-url URL            PostgreSQL server (default postgres://root@127.0.0.1:5432/test)
@@ -63,7 +63,7 @@ const concurrencies = (list(values.concurrency) ?? (quick ? ['16'] : ['1', '16',
 const runs = Number(values.runs ?? (quick ? 1 : 3));
 const warmupMs = Number(values.warmup ?? (quick ? 500 : 1000));
 const durationMs = Number(values.duration ?? (quick ? 1500 : 4000));
-const parts = new Set(list(values.parts) ?? ['main', 'scaling', 'client']);
+const parts = new Set(list(values.parts) ?? ['main', 'scaling', 'client', 'cli']);
 const driver = values.driver === 'http' ? 'http' : 'net';
 const full = !quick && !values.targets && !values.concurrency && !values.runs && !values.parts && !values.warmup && !values.duration && !values.profile;
 const workDir = mkdtempSync(join(tmpdir(), 'rg-bench-'));
@@ -167,6 +167,13 @@ if (parts.has('client')) {
   clientReport = await runNode(['--expose-gc', 'bench/client.ts', ...(quick ? ['--quick'] : []), '--markdown']);
 }
 
+// --- CLI start-up --------------------------------------------------------------------------------
+let cliReport = '';
+if (parts.has('cli')) {
+  log('CLI start-up');
+  cliReport = await runNode(['bench/cli.ts', '--markdown', ...(quick ? ['--rounds', '5'] : [])]);
+}
+
 // --- report ----------------------------------------------------------------------------------
 function group(target: string, concurrency: number, processes?: number): Sample[] {
   return samples.filter((s) => s.target === target && s.concurrency === concurrency && (processes === undefined || s.processes === processes));
@@ -262,6 +269,7 @@ if (parts.has('scaling')) {
 }
 
 if (clientReport) lines.push(clientReport.trim(), '');
+if (cliReport) lines.push(cliReport.trim(), '');
 if (pending.size) lines.push('## Pending', '', ...[...pending].map(([k, v]) => `- ${k}: ${v}`), '');
 
 writeFileSync(out, lines.join('\n'));

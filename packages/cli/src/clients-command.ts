@@ -3,7 +3,6 @@
  * (`client_id`, `client_secret`, `token_endpoint_auth_method`); a secret is printed once, when it
  * is made, and never stored or listed.
  */
-import { createHash, generateKeyPairSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { ClientChanges, ClientRecord, Jwk, TokenEndpointAuthMethod } from '@refresh-grant/server';
 import { duration, fields, table, time, withServer, withStore } from './common.ts';
@@ -28,6 +27,7 @@ export async function add(options: Options, io: CliIo): Promise<number> {
     }
     let publicJwk: Jwk | undefined;
     if (keyFile !== undefined) {
+      const { createHash, generateKeyPairSync } = await import('node:crypto');
       const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const jwk = pair.publicKey.export({ format: 'jwk' }) as Jwk;
       // RFC 7638: the thumbprint of the required members, in lexicographic order.

@@ -42,7 +42,8 @@ export function postgresSchemaParam(db: string): { connectionString: string; sch
 }
 
 /**
- * Opens a store by its `--db` value.
+ * Opens a store by its `--db` value; `server: true` for `serve` (background checkpoints and
+ * purge), else for a command that runs once.
  *
  * @example
  * ```ts
@@ -51,14 +52,16 @@ export function postgresSchemaParam(db: string): { connectionString: string; sch
  * const isolated = await openStore('postgres://127.0.0.1:5432/test?schema=tenant_a')
  * ```
  */
-export async function openStore(db: string): Promise<Store> {
+export async function openStore(db: string, use: { server?: boolean } = {}): Promise<Store> {
   if (isPostgresUrl(db)) {
     const { openPostgresStore } = await import('@refresh-grant/server/postgres');
     const { connectionString, ...options } = postgresSchemaParam(db);
-    return openPostgresStore(connectionString, options);
+    // A command that runs once leaves the background purge to the servers.
+    return openPostgresStore(connectionString, use.server ? options : { ...options, purgeIntervalMs: 0 });
   }
   const { openSqliteStore } = await import('@refresh-grant/server/sqlite');
-  return openSqliteStore(db);
+  // Only a server checkpoints in the background; a command that runs once starts faster without.
+  return openSqliteStore(db, { backgroundCheckpoints: use.server === true });
 }
 
 /** The default KEK file for a `--db` value: beside a SQLite file, else in the working directory. */

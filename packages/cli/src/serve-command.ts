@@ -45,7 +45,7 @@ export async function serve(options: Options, io: CliIo): Promise<number> {
   const logger = createJsonLogger({ level });
   const db = options.required('db');
   const metrics = withMetrics ? (await import('@refresh-grant/server/metrics')).createMetrics() : undefined;
-  const opened = await openStore(db);
+  const opened = await openStore(db, { server: true });
   const store = metrics ? metrics.instrumentStore(opened) : opened;
 
   // Requests are only taken once the handler is in place: the server listens after it is set,

@@ -9,7 +9,10 @@
  *
  * Durability is unchanged: what a checkpoint copies was committed to the WAL first.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+
+/** node:worker_threads, loaded when a checkpointer starts: a short-lived process without one never loads it. */
+const workerThreads = () => process.getBuiltinModule('node:worker_threads');
 
 /**
  * The worker's code (CommonJS, evaluated). Every `pollMs` it checkpoints if `batchWrites`
@@ -73,7 +76,7 @@ export class WalCheckpointer {
   static start(path: string, options: { pollMs?: number; batchWrites?: number; idleMs?: number } = {}): WalCheckpointer {
     const pending = new Int32Array(new SharedArrayBuffer(4));
     const workerData = { path, pending, pollMs: options.pollMs ?? 10, batchWrites: options.batchWrites ?? 256, idleMs: options.idleMs ?? 1000 };
-    return new WalCheckpointer(new Worker(workerSource, { eval: true, workerData }), pending);
+    return new WalCheckpointer(new (workerThreads().Worker)(workerSource, { eval: true, workerData }), pending);
   }
 
   /** Counts `writes` committed writes towards the next checkpoint. */

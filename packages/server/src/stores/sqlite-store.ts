@@ -46,6 +46,12 @@ export interface SqliteStoreOptions {
   synchronous?: 'normal' | 'full';
   /** How long a call waits for another connection's write lock, in ms (default 5000). */
   busyTimeoutMs?: number;
+  /**
+   * Checkpoint the WAL on a worker thread (default true), for a long-running server. A
+   * short-lived process (a CLI command) turns it off and starts faster: SQLite checkpoints
+   * when it closes the connection, and a running server checkpoints the same file anyway.
+   */
+  backgroundCheckpoints?: boolean;
 }
 
 type Row = Record<string, SQLInputValue>;
@@ -791,7 +797,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
         await sleep(10 + Math.random() * 40);
       }
     }
-    return new SqliteStore(db, path === ':memory:' ? undefined : WalCheckpointer.start(path));
+    return new SqliteStore(db, path === ':memory:' || options.backgroundCheckpoints === false ? undefined : WalCheckpointer.start(path));
   } catch (error) {
     db.close();
     throw error;
