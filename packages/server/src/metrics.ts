@@ -10,5 +10,6 @@
  * ```
  *
  * @packageDocumentation
+ * @module @refresh-grant/server/metrics
  */
 export { createMetrics, type LoadStats, type Metrics, type MetricsOptions } from './operations/metrics.ts';
