@@ -66,9 +66,10 @@ export function eventLevel(event: ServerEvent): LogLevel {
       return event.error === 'server_error' ? 'error' : event.error === 'temporarily_unavailable' ? 'warn' : 'info';
     case 'client_auth.failed':
     case 'refresh_token.reuse_detected':
+    case 'refresh_token.shadowing_detected':
       return 'warn';
     case 'grant.revoked':
-      return event.reason === 'reuse' ? 'warn' : 'info';
+      return event.reason === 'reuse' || event.reason === 'shadowing' ? 'warn' : 'info';
     default:
       return 'info';
   }

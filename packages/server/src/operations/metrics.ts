@@ -75,12 +75,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
   const refreshes = new Counter({
     name: 'refresh_grant_refreshes_total',
-    help: 'Refresh token grant requests by outcome (rotated, replayed, kept, rejected, reuse_detected); rejected ones by reason.',
+    help: 'Refresh token grant requests by outcome (rotated, replayed, kept, rejected, reuse_detected, shadowing_detected); rejected ones by reason.',
     labelNames: ['outcome', 'reason'],
     registers,
   });
   const grantsIssued = new Counter({ name: 'refresh_grant_grants_issued_total', help: 'Grants issued (first refresh token of a family).', registers });
-  const grantsRevoked = new Counter({ name: 'refresh_grant_grants_revoked_total', help: 'Grants (families) revoked, by reason (reuse, revocation, admin).', labelNames: ['reason'], registers });
+  const grantsBound = new Counter({ name: 'refresh_grant_grants_dpop_bound_total', help: 'Public clients\' families bound to a DPoP key at their first refresh with a proof.', registers });
+  const grantsRevoked = new Counter({ name: 'refresh_grant_grants_revoked_total', help: 'Grants (families) revoked, by reason (reuse, shadowing, revocation, admin, or the reason given to revokeGrants).', labelNames: ['reason'], registers });
   const authFailures = new Counter({
     name: 'refresh_grant_client_auth_failures_total',
     help: 'Failed client authentications, by the method the request tried (unknown when none was recognisable).',
@@ -154,6 +155,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const replayed = refreshes.labels({ outcome: 'replayed' });
   const kept = refreshes.labels({ outcome: 'kept' });
   const reuse = refreshes.labels({ outcome: 'reuse_detected' });
+  const shadowing = refreshes.labels({ outcome: 'shadowing_detected' });
   const count = (event: ServerEvent) => {
     switch (event.type) {
       case 'refresh_token.rotated':
@@ -164,6 +166,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         return kept.inc();
       case 'refresh_token.reuse_detected':
         return reuse.inc();
+      case 'refresh_token.shadowing_detected':
+        return shadowing.inc();
+      case 'grant.dpop_bound':
+        return grantsBound.inc();
       case 'refresh_token.rejected':
         return refreshes.inc({ outcome: 'rejected', reason: event.reason ?? 'unknown' });
       case 'grant.issued':

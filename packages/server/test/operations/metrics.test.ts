@@ -34,6 +34,12 @@ describe('metrics', () => {
       assert.equal((await refresh(first)).status, 400); // reuse detected: the family is revoked
       assert.equal((await refresh('rg_rt_nosuch')).status, 400); // rejected: unknown
       assert.equal((await refresh(third)).status, 400); // rejected: revoked
+      // Shadowing: replays of two successive generations (someone refreshing in step with the client).
+      const s1 = (await server.issueGrant({ clientId: 'app', subject: 'carol', scope: 'read' })).tokens.refresh_token!;
+      const s2 = (await refresh(s1)).json.refresh_token; // rotated
+      assert.equal((await refresh(s1)).status, 200); // replayed
+      assert.equal((await refresh(s2)).status, 200); // rotated
+      assert.equal((await refresh(s2)).status, 400); // shadowing detected: the family is revoked
       const kept = (await server.issueGrant({ clientId: 'keeper', subject: 'bob', scope: 'read' })).tokens.refresh_token!;
       const { clientSecret: keeperSecret } = await server.rotateClientSecret('keeper');
       assert.equal((await postForm(token, { grant_type: 'refresh_token', refresh_token: kept, client_id: 'keeper', client_secret: keeperSecret })).status, 200); // kept
@@ -48,36 +54,38 @@ describe('metrics', () => {
       assert.match(res.headers.get('content-type')!, /^text\/plain; version=0\.0\.4/);
       const text = await res.text();
       const expected: Record<string, number> = {
-        'refresh_grant_refreshes_total{outcome="rotated"}': 2,
-        'refresh_grant_refreshes_total{outcome="replayed"}': 1,
+        'refresh_grant_refreshes_total{outcome="rotated"}': 4,
+        'refresh_grant_refreshes_total{outcome="replayed"}': 2,
+        'refresh_grant_refreshes_total{outcome="shadowing_detected"}': 1,
+        'refresh_grant_grants_revoked_total{reason="shadowing"}': 1,
         'refresh_grant_refreshes_total{outcome="kept"}': 1,
         'refresh_grant_refreshes_total{outcome="reuse_detected"}': 1,
         'refresh_grant_refreshes_total{outcome="rejected",reason="unknown"}': 1,
         'refresh_grant_refreshes_total{outcome="rejected",reason="revoked"}': 1,
-        'refresh_grant_grants_issued_total': 2,
+        'refresh_grant_grants_issued_total': 3,
         'refresh_grant_grants_revoked_total{reason="reuse"}': 1,
         'refresh_grant_client_auth_failures_total{method="client_secret_basic"}': 1,
         'refresh_grant_client_auth_failures_total{method="client_secret_post"}': 1,
         'refresh_grant_client_auth_failures_total{method="none"}': 1,
         'refresh_grant_client_auth_failures_total{method="unknown"}': 1,
         'refresh_grant_request_errors_total{endpoint="/token",error="unsupported_grant_type"}': 1,
-        'refresh_grant_http_requests_total{endpoint="/token",status="200"}': 4,
-        'refresh_grant_http_requests_total{endpoint="/token",status="400"}': 4,
+        'refresh_grant_http_requests_total{endpoint="/token",status="200"}': 7,
+        'refresh_grant_http_requests_total{endpoint="/token",status="400"}': 5,
         'refresh_grant_http_requests_total{endpoint="/token",status="401"}': 4,
-        'refresh_grant_http_request_duration_seconds_count{endpoint="/token"}': 12,
+        'refresh_grant_http_request_duration_seconds_count{endpoint="/token"}': 16,
         'refresh_grant_requests_in_flight': 3,
         'refresh_grant_requests_shed_total': 7,
         'refresh_grant_connections': 2,
         'refresh_grant_store_pool_connections': 0,
       };
       for (const [series, value] of Object.entries(expected)) assert.equal(sample(text, series), value, series);
-      // Every refresh that reached the grant took the store's lock once: 7 of them.
-      assert.equal(sample(text, 'refresh_grant_store_operation_duration_seconds_count{operation="useRefreshToken"}'), 7);
+      // Every refresh that reached the grant took the store's lock once: 11 of them.
+      assert.equal(sample(text, 'refresh_grant_store_operation_duration_seconds_count{operation="useRefreshToken"}'), 11);
       assert.ok(sample(text, 'refresh_grant_store_operation_duration_seconds_sum{operation="useRefreshToken"}')! > 0);
       assert.ok(sample(text, 'refresh_grant_signatures_total{where="thread"}')! >= 1, 'signatures on the signing thread');
       assert.equal(sample(text, 'refresh_grant_signing_queue_depth'), 0);
       // Latency buckets are cumulative and end with every request.
-      assert.equal(sample(text, 'refresh_grant_http_request_duration_seconds_bucket{le="+Inf",endpoint="/token"}'), 12);
+      assert.equal(sample(text, 'refresh_grant_http_request_duration_seconds_bucket{le="+Inf",endpoint="/token"}'), 16);
       // The metrics endpoint itself and the health checks are not counted as OAuth requests.
       assert.equal(sample(text, 'refresh_grant_http_requests_total{endpoint="other",status="404"}'), undefined);
       assert.doesNotMatch(text, /rg_rt_|rg_cs_|alice/, 'no token, secret or subject in the metrics');
