@@ -9,10 +9,13 @@
  * token, each sees the state the previous one committed.
  */
 import type {
+  AuthorizationCodeRecord,
   ClientRecord,
+  ConsentRecord,
   GrantRecord,
   NewRefreshToken,
   OpaqueAccessTokenRecord,
+  PushedAuthorizationRequestRecord,
   RefreshTokenRecord,
   SigningKeyRecord,
 } from './types.ts';
@@ -91,6 +94,18 @@ export interface RefreshUse {
 }
 
 /**
+ * What {@link Store.redeemAuthorizationCode} did: `redeemed` (the code was unused: it is now used
+ * and the grant exists), `replayed` (it was used before: its family is revoked), `unknown`.
+ */
+export type CodeRedemption = 'redeemed' | 'replayed' | 'unknown';
+
+/**
+ * How long a store keeps an authorization code past its expiry, in seconds: a second use of a
+ * used code within this time still finds it, and revokes the family its first use created.
+ */
+export const authorizationCodeRetention = 3600;
+
+/**
  * Thrown by a store when it cannot answer now but may shortly: the database is unreachable or
  * restarting, a connection broke, the disk is full, a lock wait ran out. The endpoints answer
  * it with 503 `temporarily_unavailable` and `Retry-After` (RFC 6749 section 5.2), never 500.
@@ -140,7 +155,7 @@ export interface Store {
   saveClient(client: ClientRecord): Promise<void>;
   /** Every client, ordered by `clientId`. */
   listClients(): Promise<ClientRecord[]>;
-  /** Removes a client and revokes its grants; true if it existed. */
+  /** Removes a client, revokes its grants and forgets the consents given to it; true if it existed. */
   deleteClient(clientId: string, now: number): Promise<boolean>;
 
   // --- grants and refresh token families ---------------------------------------------
@@ -187,6 +202,30 @@ export interface Store {
    */
   consumeOnce(namespace: string, key: string, expiresAt: number): Promise<boolean>;
 
+  // --- authorization codes, pushed authorization requests, consents ------------------
+  /** Stores a new authorization code. */
+  saveAuthorizationCode(code: AuthorizationCodeRecord): Promise<void>;
+  /** The code, used or not, or undefined. */
+  findAuthorizationCode(codeHash: string): Promise<AuthorizationCodeRecord | undefined>;
+  /**
+   * The single use of a code, atomic across every process sharing the store: if the code is
+   * unused, marks it used at `now` and creates `grant` with its first refresh token in the same
+   * transaction (`redeemed`); if it was used before, revokes the family named by the code, with
+   * reason `code_replay` (`replayed`); of any number of concurrent calls, exactly one redeems.
+   */
+  redeemAuthorizationCode(codeHash: string, redemption: { grant: GrantRecord; firstToken: NewRefreshToken; now: number }): Promise<CodeRedemption>;
+  /** Stores a pushed authorization request (RFC 9126). */
+  savePushedAuthorizationRequest(request: PushedAuthorizationRequestRecord): Promise<void>;
+  /**
+   * Removes and returns the pushed request stored under `key` unless it expired by `now`
+   * (single use: of concurrent calls, one gets it).
+   */
+  takePushedAuthorizationRequest(key: string, now: number): Promise<PushedAuthorizationRequestRecord | undefined>;
+  /** What `subject` consented to for `clientId`, or undefined. */
+  getConsent(clientId: string, subject: string): Promise<ConsentRecord | undefined>;
+  /** Inserts or replaces the consent of a subject for a client. */
+  saveConsent(consent: ConsentRecord): Promise<void>;
+
   // --- access tokens -----------------------------------------------------------------
   /** Stores an opaque access token (by hash). */
   saveOpaqueAccessToken(token: OpaqueAccessTokenRecord): Promise<void>;
@@ -210,7 +249,9 @@ export interface Store {
   /**
    * Deletes at most `limit` rows that no rule needs any more: refresh tokens and grants past
    * their grant's absolute expiry, spent single-use keys and revoked access token marks past
-   * their expiry, opaque access tokens past expiry, signing keys past `removeAfter`.
+   * their expiry, opaque access tokens past expiry, signing keys past `removeAfter`,
+   * authorization codes {@link authorizationCodeRetention} seconds past their expiry, pushed
+   * authorization requests past their expiry.
    * Returns how many rows it deleted; call again while it returns `limit`.
    */
   purgeExpired(now: number, limit: number): Promise<number>;

@@ -22,6 +22,26 @@ export const tokenEndpointAuthMethods: readonly TokenEndpointAuthMethod[] = [
   'none',
 ];
 
+/** The grant types a client may be allowed at the token endpoint (RFC 7591 `grant_types`). */
+export type GrantType = 'authorization_code' | 'refresh_token' | 'password' | typeof jwtBearerGrantType;
+
+/** RFC 7523 section 2.1: the JWT bearer authorization grant. */
+export const jwtBearerGrantType = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+
+/** Every supported grant type, in the order metadata lists them. */
+export const grantTypes: readonly GrantType[] = ['authorization_code', 'refresh_token', jwtBearerGrantType, 'password'];
+
+/**
+ * RFC 7523 section 2.1: an issuer whose JWT assertions a client may exchange for tokens, with the
+ * keys its assertions are signed with (inline, or a JWK Set URL fetched and cached).
+ */
+export interface JwtBearerIssuer {
+  /** The assertion's `iss`, compared exactly. */
+  issuer: string;
+  jwks?: { keys: Jwk[] };
+  jwksUri?: string;
+}
+
 /** Access token formats: RFC 9068 JWTs or opaque handles looked up by introspection. */
 export type AccessTokenFormat = 'jwt' | 'opaque';
 
@@ -68,6 +88,20 @@ export interface ClientRecord {
   accessTokenFormat: AccessTokenFormat;
   /** id_token lifetime, in seconds. */
   idTokenTtl: number;
+  /**
+   * Redirection URIs (RFC 6749 section 3.1.2), compared exactly; for an `http` loopback URI any
+   * port matches (RFC 8252 section 7.3). Absent: the client cannot use the authorization endpoint.
+   */
+  redirectUris?: string[];
+  /**
+   * Grant types the client may use at the token endpoint (absent: {@link defaultGrantTypes});
+   * a refresh token is only issued to a client allowed `refresh_token`.
+   */
+  grantTypes?: GrantType[];
+  /** RFC 9126 section 6: authorization requests only through a pushed authorization request. */
+  requirePushedAuthorizationRequests?: boolean;
+  /** RFC 7523 section 2.1: trusted assertion issuers for the `jwt-bearer` grant. */
+  jwtBearerIssuers?: JwtBearerIssuer[];
   createdAt: number;
 }
 
@@ -81,6 +115,14 @@ export const clientDefaults = {
   accessTokenFormat: 'jwt' as AccessTokenFormat,
   idTokenTtl: 3600,
 } as const;
+
+/** The grant types of a client registered without a list: the authorization code flow and refresh. */
+export const defaultGrantTypes: readonly GrantType[] = ['authorization_code', 'refresh_token'];
+
+/** The grant types a client may use: its own list, or {@link defaultGrantTypes}. */
+export function allowedGrantTypes(client: ClientRecord): readonly GrantType[] {
+  return client.grantTypes ?? defaultGrantTypes;
+}
 
 /**
  * A grant: what the resource owner authorized for one client, and the family of refresh
@@ -183,4 +225,78 @@ export interface SigningKeyRecord {
   retiredAt?: number;
   /** When it may be dropped from the JWKS: everything it signed has expired. */
   removeAfter?: number;
+}
+
+/**
+ * A validated authorization request (RFC 6749 section 4.1.1, OIDC Core section 3.1.2.1): what
+ * the authorization endpoint hands to the login and consent steps, and what a pushed
+ * authorization request (RFC 9126) stores.
+ */
+export interface AuthorizationRequest {
+  clientId: string;
+  /** Exactly as sent; one of the client's registered URIs (loopback: any port). */
+  redirectUri: string;
+  /** The requested scope, space-delimited. */
+  scope: string;
+  /** RFC 8707 resource indicators. */
+  resources: string[];
+  state?: string;
+  nonce?: string;
+  /** RFC 7636 `code_challenge`, method S256. */
+  codeChallenge: string;
+  /** OIDC `prompt` values (`none`, `login`, `consent`, `select_account`). */
+  prompt: string[];
+  /** OIDC `max_age`, in seconds. */
+  maxAge?: number;
+  loginHint?: string;
+  /** RFC 9449 section 10: the thumbprint the code is bound to. */
+  dpopJkt?: string;
+}
+
+/** A pushed authorization request (RFC 9126) as stored under the hash of its `request_uri`. */
+export interface PushedAuthorizationRequestRecord {
+  /** base64url SHA-256 of the `request_uri`. */
+  key: string;
+  request: AuthorizationRequest;
+  expiresAt: number;
+}
+
+/**
+ * An authorization code as stored (by hash, never the code). It names in advance the family its
+ * exchange creates, so that a second use can revoke exactly that family (RFC 6749 section 4.1.2).
+ */
+export interface AuthorizationCodeRecord {
+  /** base64url SHA-256 of the code. */
+  codeHash: string;
+  clientId: string;
+  /** The `redirect_uri` of the authorization request; the exchange must send the same. */
+  redirectUri: string;
+  /** RFC 7636 S256 challenge. */
+  codeChallenge: string;
+  subject: string;
+  /** The granted scope (what the user consented to of the requested scope). */
+  scope: string;
+  resources: string[];
+  authTime: number;
+  nonce?: string;
+  /** `acr`, `amr`: repeated in the id_tokens of the grant. */
+  idTokenClaims?: Record<string, unknown>;
+  /** RFC 9449 section 10: the exchange needs a proof by this key. */
+  dpopJkt?: string;
+  /** The family the exchange creates (random, not secret). */
+  familyId: string;
+  createdAt: number;
+  /** The code is refused from this time on. */
+  expiresAt: number;
+  /** Set by the first exchange. */
+  usedAt?: number;
+}
+
+/** What a subject consented to for a client, remembered so that the user is not asked every time. */
+export interface ConsentRecord {
+  clientId: string;
+  subject: string;
+  /** The consented scope, space-delimited. */
+  scope: string;
+  grantedAt: number;
 }

@@ -130,6 +130,52 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE ${s}.clients ADD COLUMN assertion_max_lifetime integer;
     `,
   },
+  {
+    version: 3,
+    name: 'authorization code flow',
+    // NULL client columns: the field is absent (no redirect URIs, default grant types, no PAR rule).
+    sql: (s) => `
+      ALTER TABLE ${s}.clients
+        ADD COLUMN redirect_uris jsonb,
+        ADD COLUMN grant_types jsonb,
+        ADD COLUMN require_par boolean,
+        ADD COLUMN jwt_bearer_issuers jsonb;
+
+      CREATE TABLE ${s}.authorization_codes (
+        code_hash text PRIMARY KEY,
+        client_id text NOT NULL,
+        redirect_uri text NOT NULL,
+        code_challenge text NOT NULL,
+        subject text NOT NULL,
+        scope text NOT NULL,
+        resources jsonb NOT NULL,
+        auth_time bigint NOT NULL,
+        nonce text,
+        id_token_claims jsonb,
+        dpop_jkt text,
+        family_id text NOT NULL,
+        created_at bigint NOT NULL,
+        expires_at bigint NOT NULL,
+        used_at bigint
+      );
+      CREATE INDEX authorization_codes_expires_at ON ${s}.authorization_codes (expires_at);
+
+      CREATE TABLE ${s}.pushed_authorization_requests (
+        key text PRIMARY KEY,
+        request jsonb NOT NULL,
+        expires_at bigint NOT NULL
+      );
+      CREATE INDEX pushed_authorization_requests_expires_at ON ${s}.pushed_authorization_requests (expires_at);
+
+      CREATE TABLE ${s}.consents (
+        client_id text NOT NULL,
+        subject text NOT NULL,
+        scope text NOT NULL,
+        granted_at bigint NOT NULL,
+        PRIMARY KEY (client_id, subject)
+      );
+    `,
+  },
 ];
 
 /** Quotes an SQL identifier. */

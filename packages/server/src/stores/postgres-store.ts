@@ -11,6 +11,7 @@ import {
   lastUse,
   type GrantFilter,
   type GrantSession,
+  type CodeRedemption,
   type RefreshDecision,
   type RefreshSnapshot,
   type RefreshUse,
@@ -19,17 +20,23 @@ import {
 } from '../core/store.ts';
 import type {
   AccessTokenFormat,
+  AuthorizationCodeRecord,
   ClientRecord,
+  ConsentRecord,
   GrantRecord,
+  GrantType,
   Jwk,
+  JwtBearerIssuer,
   NewRefreshToken,
   OpaqueAccessTokenRecord,
+  PushedAuthorizationRequestRecord,
   RefreshTokenRecord,
   RefreshTokenState,
   SigningAlg,
   SigningKeyRecord,
   TokenEndpointAuthMethod,
 } from '../core/types.ts';
+import { PostgresAuthorizationTables } from './postgres-authorization.ts';
 import { migrate, quoteIdent } from './postgres-schema.ts';
 
 /** Options of {@link openPostgresStore}. */
@@ -108,6 +115,8 @@ export class PostgresStore implements Store {
   readonly #prepared = new WeakSet<PoolClient>();
   /** That statement's name, one per schema (a pool might serve stores of several schemas). */
   readonly #readName: string;
+  /** Authorization codes, pushed requests, consents. */
+  readonly #auth: PostgresAuthorizationTables;
 
   /** @internal Use {@link openPostgresStore}. */
   constructor(pool: Pool, schema: string, options: PostgresStoreOptions = {}) {
@@ -122,6 +131,12 @@ export class PostgresStore implements Store {
       revoked: `${s}.revoked_access_tokens`,
       keys: `${s}.signing_keys`,
     };
+    this.#auth = new PostgresAuthorizationTables({
+      pool,
+      schema: s,
+      transaction: (work) => this.#transaction(work),
+      insertGrant: (db, grant, firstToken) => this.#insertGrant(db, grant, firstToken),
+    });
     this.#readName = `rg_use_refresh_token_${createHash('sha256').update(schema).digest('hex').slice(0, 16)}`;
     this.#purgeBatch = options.purgeBatch ?? 500;
     const interval = options.purgeIntervalMs ?? 60_000;
@@ -143,8 +158,8 @@ export class PostgresStore implements Store {
     await this.#pool.query(
       `INSERT INTO ${this.#t.clients} (client_id, auth_method, secret_hash, secret_sealed, jwks, jwks_uri, scope,
          resources, rotation, retry_window, idle_ttl, absolute_ttl, access_token_ttl, access_token_format,
-         id_token_ttl, created_at, assertion_max_lifetime)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+         id_token_ttl, created_at, assertion_max_lifetime, redirect_uris, grant_types, require_par, jwt_bearer_issuers)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
        ON CONFLICT (client_id) DO UPDATE SET
          auth_method = EXCLUDED.auth_method, secret_hash = EXCLUDED.secret_hash,
          secret_sealed = EXCLUDED.secret_sealed, jwks = EXCLUDED.jwks, jwks_uri = EXCLUDED.jwks_uri,
@@ -152,7 +167,9 @@ export class PostgresStore implements Store {
          retry_window = EXCLUDED.retry_window, idle_ttl = EXCLUDED.idle_ttl,
          absolute_ttl = EXCLUDED.absolute_ttl, access_token_ttl = EXCLUDED.access_token_ttl,
          access_token_format = EXCLUDED.access_token_format, id_token_ttl = EXCLUDED.id_token_ttl,
-         created_at = EXCLUDED.created_at, assertion_max_lifetime = EXCLUDED.assertion_max_lifetime`,
+         created_at = EXCLUDED.created_at, assertion_max_lifetime = EXCLUDED.assertion_max_lifetime,
+         redirect_uris = EXCLUDED.redirect_uris, grant_types = EXCLUDED.grant_types, require_par = EXCLUDED.require_par,
+         jwt_bearer_issuers = EXCLUDED.jwt_bearer_issuers`,
       [
         client.clientId,
         client.authMethod,
@@ -171,6 +188,10 @@ export class PostgresStore implements Store {
         client.idTokenTtl,
         client.createdAt,
         client.assertionMaxLifetime ?? null,
+        json(client.redirectUris),
+        json(client.grantTypes),
+        client.requirePushedAuthorizationRequests ?? null,
+        json(client.jwtBearerIssuers),
       ],
     );
   }
@@ -189,6 +210,7 @@ export class PostgresStore implements Store {
          WHERE client_id = $1 AND revoked_at IS NULL`,
         [clientId, now],
       );
+      await this.#auth.deleteConsents(db, clientId);
       return (deleted.rowCount ?? 0) > 0;
     });
   }
@@ -196,36 +218,69 @@ export class PostgresStore implements Store {
   // --- grants and refresh token families ---------------------------------------------
 
   async createGrant(grant: GrantRecord, firstToken: NewRefreshToken): Promise<void> {
-    await this.#transaction(async (db) => {
-      await db.query(
-        `INSERT INTO ${this.#t.grants} (family_id, client_id, subject, scope, resources, auth_time,
-           id_token_claims, dpop_jkt, created_at, expires_at, revoked_at, revoked_reason, dpop_bound_from,
-           replay_generation, replayed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-        [
-          grant.familyId,
-          grant.clientId,
-          grant.subject,
-          grant.scope,
-          JSON.stringify(grant.resources),
-          grant.authTime,
-          json(grant.idTokenClaims),
-          grant.dpopJkt ?? null,
-          grant.createdAt,
-          grant.expiresAt,
-          grant.revokedAt ?? null,
-          grant.revokedReason ?? null,
-          grant.dpopBoundFrom ?? null,
-          grant.replayGeneration ?? null,
-          grant.replayedAt ?? null,
-        ],
-      );
-      await db.query(
-        `INSERT INTO ${this.#t.tokens} (token_hash, family_id, generation, created_at, expires_at, state)
-         VALUES ($1, $2, 1, $3, $4, 'active')`,
-        [firstToken.tokenHash, grant.familyId, grant.createdAt, firstToken.expiresAt],
-      );
-    });
+    await this.#transaction((db) => this.#insertGrant(db, grant, firstToken));
+  }
+
+  /** The grant and its first token, on `db` inside the caller's transaction. */
+  async #insertGrant(db: PoolClient, grant: GrantRecord, firstToken: NewRefreshToken): Promise<void> {
+    await db.query(
+      `INSERT INTO ${this.#t.grants} (family_id, client_id, subject, scope, resources, auth_time,
+         id_token_claims, dpop_jkt, created_at, expires_at, revoked_at, revoked_reason, dpop_bound_from,
+         replay_generation, replayed_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+      [
+        grant.familyId,
+        grant.clientId,
+        grant.subject,
+        grant.scope,
+        JSON.stringify(grant.resources),
+        grant.authTime,
+        json(grant.idTokenClaims),
+        grant.dpopJkt ?? null,
+        grant.createdAt,
+        grant.expiresAt,
+        grant.revokedAt ?? null,
+        grant.revokedReason ?? null,
+        grant.dpopBoundFrom ?? null,
+        grant.replayGeneration ?? null,
+        grant.replayedAt ?? null,
+      ],
+    );
+    await db.query(
+      `INSERT INTO ${this.#t.tokens} (token_hash, family_id, generation, created_at, expires_at, state)
+       VALUES ($1, $2, 1, $3, $4, 'active')`,
+      [firstToken.tokenHash, grant.familyId, grant.createdAt, firstToken.expiresAt],
+    );
+  }
+
+  // --- authorization codes, pushed requests, consents (postgres-authorization.ts) ------
+
+  saveAuthorizationCode(code: AuthorizationCodeRecord): Promise<void> {
+    return this.#auth.saveCode(code);
+  }
+
+  findAuthorizationCode(codeHash: string): Promise<AuthorizationCodeRecord | undefined> {
+    return this.#auth.findCode(codeHash);
+  }
+
+  redeemAuthorizationCode(codeHash: string, redemption: { grant: GrantRecord; firstToken: NewRefreshToken; now: number }): Promise<CodeRedemption> {
+    return this.#auth.redeem(codeHash, redemption);
+  }
+
+  savePushedAuthorizationRequest(request: PushedAuthorizationRequestRecord): Promise<void> {
+    return this.#auth.savePushedRequest(request);
+  }
+
+  takePushedAuthorizationRequest(key: string, now: number): Promise<PushedAuthorizationRequestRecord | undefined> {
+    return this.#auth.takePushedRequest(key, now);
+  }
+
+  getConsent(clientId: string, subject: string): Promise<ConsentRecord | undefined> {
+    return this.#auth.getConsent(clientId, subject);
+  }
+
+  saveConsent(consent: ConsentRecord): Promise<void> {
+    return this.#auth.saveConsent(consent);
   }
 
   async getGrant(familyId: string): Promise<GrantRecord | undefined> {
@@ -523,6 +578,7 @@ export class PostgresStore implements Store {
       const result = await this.#pool.query(sql, [now, limit - deleted]);
       deleted += result.rowCount ?? 0;
     }
+    if (deleted < limit) deleted += await this.#auth.purge(now, limit - deleted);
     return deleted;
   }
 
@@ -646,6 +702,10 @@ function toClient(row: QueryResultRow): ClientRecord {
       jwks: row.jwks as { keys: Jwk[] } | null,
       jwksUri: row.jwks_uri,
       assertionMaxLifetime: num(row.assertion_max_lifetime),
+      redirectUris: row.redirect_uris as string[] | null,
+      grantTypes: row.grant_types as GrantType[] | null,
+      requirePushedAuthorizationRequests: row.require_par as boolean | null,
+      jwtBearerIssuers: row.jwt_bearer_issuers as JwtBearerIssuer[] | null,
     },
   );
 }

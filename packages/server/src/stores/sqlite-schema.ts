@@ -110,6 +110,49 @@ export const sqliteMigrations: readonly string[] = [
   ALTER TABLE refresh_tokens ADD COLUMN used_at INTEGER;
   ALTER TABLE clients ADD COLUMN assertion_max_lifetime INTEGER;
   `,
+  // 3: the authorization code flow (issue 12): client redirect URIs, grant types and PAR
+  // requirement; authorization codes (by hash), pushed authorization requests, consents.
+  `
+  -- NULL: the field is absent (no redirect URIs, the default grant types, PAR not required).
+  ALTER TABLE clients ADD COLUMN redirect_uris TEXT;
+  ALTER TABLE clients ADD COLUMN grant_types TEXT;
+  ALTER TABLE clients ADD COLUMN require_par INTEGER;
+  ALTER TABLE clients ADD COLUMN jwt_bearer_issuers TEXT;
+
+  CREATE TABLE authorization_codes (
+    code_hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    code_challenge TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    resources TEXT NOT NULL,
+    auth_time INTEGER NOT NULL,
+    nonce TEXT,
+    id_token_claims TEXT,
+    dpop_jkt TEXT,
+    family_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+  ) STRICT;
+  CREATE INDEX authorization_codes_by_expiry ON authorization_codes (expires_at);
+
+  CREATE TABLE pushed_authorization_requests (
+    key TEXT PRIMARY KEY,
+    request TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX pushed_authorization_requests_by_expiry ON pushed_authorization_requests (expires_at);
+
+  CREATE TABLE consents (
+    client_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    granted_at INTEGER NOT NULL,
+    PRIMARY KEY (client_id, subject)
+  ) STRICT, WITHOUT ROWID;
+  `,
 ];
 
 /**

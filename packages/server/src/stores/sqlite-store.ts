@@ -13,6 +13,7 @@ import {
   lastUse,
   type GrantFilter,
   type GrantSession,
+  type CodeRedemption,
   type RefreshDecision,
   type RefreshSnapshot,
   type RefreshUse,
@@ -21,17 +22,23 @@ import {
 } from '../core/store.ts';
 import type {
   AccessTokenFormat,
+  AuthorizationCodeRecord,
   ClientRecord,
+  ConsentRecord,
   GrantRecord,
+  GrantType,
   Jwk,
+  JwtBearerIssuer,
   NewRefreshToken,
   OpaqueAccessTokenRecord,
+  PushedAuthorizationRequestRecord,
   RefreshTokenRecord,
   RefreshTokenState,
   SigningAlg,
   SigningKeyRecord,
   TokenEndpointAuthMethod,
 } from '../core/types.ts';
+import { SqliteAuthorizationTables } from './sqlite-authorization.ts';
 import { WalCheckpointer } from './sqlite-checkpointer.ts';
 import { migrate } from './sqlite-schema.ts';
 
@@ -59,7 +66,7 @@ type Row = Record<string, SQLInputValue>;
 const clientColumns =
   'client_id, auth_method, secret_hash, secret_sealed, jwks, jwks_uri, scope, resources, rotation, ' +
   'retry_window, idle_ttl, absolute_ttl, access_token_ttl, access_token_format, id_token_ttl, created_at, ' +
-  'assertion_max_lifetime';
+  'assertion_max_lifetime, redirect_uris, grant_types, require_par, jwt_bearer_issuers';
 const grantColumnList = [
   'family_id', 'client_id', 'subject', 'scope', 'resources', 'auth_time', 'id_token_claims', 'dpop_jkt',
   'created_at', 'expires_at', 'revoked_at', 'revoked_reason', 'dpop_bound_from', 'replay_generation', 'replayed_at',
@@ -113,6 +120,10 @@ function opt(value: string | number | undefined): string | number | null {
   return value === undefined ? null : value;
 }
 
+function optBool(value: boolean | undefined): number | null {
+  return value === undefined ? null : value ? 1 : 0;
+}
+
 function optJson(value: unknown): string | null {
   return value === undefined ? null : JSON.stringify(value);
 }
@@ -137,6 +148,10 @@ function toClient(r: Row): ClientRecord {
     idTokenTtl: r.id_token_ttl as number,
     createdAt: r.created_at as number,
   };
+  if (r.redirect_uris !== null) client.redirectUris = JSON.parse(r.redirect_uris as string) as string[];
+  if (r.grant_types !== null) client.grantTypes = JSON.parse(r.grant_types as string) as GrantType[];
+  if (r.require_par !== null) client.requirePushedAuthorizationRequests = r.require_par === 1;
+  if (r.jwt_bearer_issuers !== null) client.jwtBearerIssuers = JSON.parse(r.jwt_bearer_issuers as string) as JwtBearerIssuer[];
   put(client, 'secretHash', r.secret_hash);
   put(client, 'secretSealed', r.secret_sealed);
   if (r.jwks !== null) client.jwks = JSON.parse(r.jwks as string) as { keys: Jwk[] };
@@ -247,7 +262,7 @@ function prepareStatements(db: DatabaseSync) {
     getClient: p(`SELECT ${clientColumns} FROM clients WHERE client_id = ?`),
     dataVersion: p('PRAGMA data_version'),
     saveClient: p(
-      `INSERT OR REPLACE INTO clients (${clientColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO clients (${clientColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     listClients: p(`SELECT ${clientColumns} FROM clients ORDER BY client_id`),
     deleteClient: p('DELETE FROM clients WHERE client_id = ?'),
@@ -367,6 +382,8 @@ export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities = { sharedAcrossProcesses: true, purgesInBackground: false };
   readonly #db: DatabaseSync;
   readonly #s: Statements;
+  /** Authorization codes, pushed requests, consents. */
+  readonly #auth: SqliteAuthorizationTables;
   /** Writes waiting for the next group commit. */
   #queue: QueuedWrite[] = [];
   #flushScheduled = false;
@@ -388,6 +405,7 @@ export class SqliteStore implements Store {
   constructor(db: DatabaseSync, checkpointer?: WalCheckpointer) {
     this.#db = db;
     this.#s = prepareStatements(db);
+    this.#auth = new SqliteAuthorizationTables(db);
     this.#checkpointer = checkpointer;
     this.#busyTimeoutMs = (db.prepare('PRAGMA busy_timeout').get() as { timeout: number }).timeout;
   }
@@ -456,7 +474,8 @@ export class SqliteStore implements Store {
     this.#s.saveClient.run(
       c.clientId, c.authMethod, opt(c.secretHash), opt(c.secretSealed), optJson(c.jwks), opt(c.jwksUri),
       c.scope, JSON.stringify(c.resources), c.rotation ? 1 : 0, c.retryWindow, c.idleTtl, c.absoluteTtl,
-      c.accessTokenTtl, c.accessTokenFormat, c.idTokenTtl, c.createdAt, opt(c.assertionMaxLifetime),
+      c.accessTokenTtl, c.accessTokenFormat, c.idTokenTtl, c.createdAt, opt(c.assertionMaxLifetime), optJson(c.redirectUris),
+      optJson(c.grantTypes), optBool(c.requirePushedAuthorizationRequests), optJson(c.jwtBearerIssuers),
     );
   }
 
@@ -469,19 +488,61 @@ export class SqliteStore implements Store {
     return this.#write(() => {
       const existed = this.#s.deleteClient.run(clientId).changes > 0;
       this.#s.revokeClientGrants.run(now, clientId);
+      this.#auth.deleteConsents(clientId);
       return existed;
     });
   }
 
   async createGrant(g: GrantRecord, firstToken: NewRefreshToken): Promise<void> {
-    await this.#write(() => {
-      this.#s.insertGrant.run(
-        g.familyId, g.clientId, g.subject, g.scope, JSON.stringify(g.resources), g.authTime,
-        optJson(g.idTokenClaims), opt(g.dpopJkt), g.createdAt, g.expiresAt, opt(g.revokedAt),
-        opt(g.revokedReason), opt(g.dpopBoundFrom), opt(g.replayGeneration), opt(g.replayedAt),
-      );
-      this.#s.insertToken.run(firstToken.tokenHash, g.familyId, 1, g.createdAt, firstToken.expiresAt);
-    });
+    await this.#write(() => this.#insertGrant(g, firstToken));
+  }
+
+  /** The grant and its first token, inside the open write transaction. */
+  #insertGrant(g: GrantRecord, firstToken: NewRefreshToken): void {
+    this.#s.insertGrant.run(
+      g.familyId, g.clientId, g.subject, g.scope, JSON.stringify(g.resources), g.authTime,
+      optJson(g.idTokenClaims), opt(g.dpopJkt), g.createdAt, g.expiresAt, opt(g.revokedAt),
+      opt(g.revokedReason), opt(g.dpopBoundFrom), opt(g.replayGeneration), opt(g.replayedAt),
+    );
+    this.#s.insertToken.run(firstToken.tokenHash, g.familyId, 1, g.createdAt, firstToken.expiresAt);
+  }
+
+  // --- authorization codes, pushed requests, consents (sqlite-authorization.ts) --------
+
+  async saveAuthorizationCode(code: AuthorizationCodeRecord): Promise<void> {
+    await this.#write(() => this.#auth.saveCode(code));
+  }
+
+  async findAuthorizationCode(codeHash: string): Promise<AuthorizationCodeRecord | undefined> {
+    return this.#auth.findCode(codeHash);
+  }
+
+  /** One `BEGIN IMMEDIATE` transaction: the code's single use and the grant it creates, or the revocation. */
+  redeemAuthorizationCode(codeHash: string, r: { grant: GrantRecord; firstToken: NewRefreshToken; now: number }): Promise<CodeRedemption> {
+    return this.#write(() =>
+      this.#auth.redeem(
+        codeHash,
+        r.now,
+        () => this.#insertGrant(r.grant, r.firstToken),
+        (familyId) => this.#s.revokeGrant.run(r.now, 'code_replay', familyId),
+      ),
+    );
+  }
+
+  async savePushedAuthorizationRequest(request: PushedAuthorizationRequestRecord): Promise<void> {
+    await this.#write(() => this.#auth.savePushedRequest(request));
+  }
+
+  takePushedAuthorizationRequest(key: string, now: number): Promise<PushedAuthorizationRequestRecord | undefined> {
+    return this.#write(() => this.#auth.takePushedRequest(key, now));
+  }
+
+  async getConsent(clientId: string, subject: string): Promise<ConsentRecord | undefined> {
+    return this.#auth.getConsent(clientId, subject);
+  }
+
+  async saveConsent(consent: ConsentRecord): Promise<void> {
+    await this.#write(() => this.#auth.saveConsent(consent));
   }
 
   async getGrant(familyId: string): Promise<GrantRecord | undefined> {
@@ -746,6 +807,7 @@ export class SqliteStore implements Store {
         if (deleted >= limit) break;
         deleted += Number(stmt.run(now, limit - deleted).changes);
       }
+      if (deleted < limit) deleted += this.#auth.purge(now, limit - deleted);
       return deleted;
     });
   }

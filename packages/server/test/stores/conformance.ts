@@ -14,6 +14,7 @@ import type {
   SigningKeyRecord,
 } from '../../src/core/types.ts';
 import { randomHandle, randomId, sha256, tokenPrefixes } from '../../src/core/crypto.ts';
+import { runAuthorizationConformance } from './conformance-authorization.ts';
 
 /** What a backend hands the suite: an open store, a way to open a second handle, and cleanup. */
 export interface StoreHarness {
@@ -120,6 +121,10 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
           accessTokenTtl: 60,
           accessTokenFormat: 'opaque',
           idTokenTtl: 120,
+          redirectUris: ['https://app.example/cb', 'http://127.0.0.1/cb'],
+          grantTypes: ['authorization_code', 'refresh_token', 'password', 'urn:ietf:params:oauth:grant-type:jwt-bearer'],
+          requirePushedAuthorizationRequests: true,
+          jwtBearerIssuers: [{ issuer: 'https://idp.example', jwksUri: 'https://idp.example/jwks' }, { issuer: 'urn:x', jwks: { keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'x' }] } }],
           createdAt: now(),
         };
         const bare: ClientRecord = {
@@ -141,6 +146,10 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
         // Optional fields come back absent, not null or undefined-valued keys.
         assert.deepStrictEqual(await store.getClient(full.clientId), full);
         assert.deepStrictEqual(await store.getClient(bare.clientId), bare);
+        // false and empty lists are values, not absence.
+        const explicit: ClientRecord = { ...bare, clientId: `explicit-${randomId()}`, redirectUris: [], grantTypes: [], requirePushedAuthorizationRequests: false };
+        await store.saveClient(explicit);
+        assert.deepStrictEqual(await store.getClient(explicit.clientId), explicit);
         assert.equal(await store.getClient(`missing-${randomId()}`), undefined);
       });
 
@@ -789,5 +798,7 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
         assert.deepStrictEqual(counts, [10, 10, 5, 0]);
       });
     });
+
+    runAuthorizationConformance(() => ({ store, seedGrant, newToken, grantFor }));
   });
 }
