@@ -3,7 +3,9 @@
  * wiring the pieces that do I/O (remote JWKS fetching, the KEK file, the log).
  */
 import { AuthorizationServer, type DpopOptions } from './core/authorization-server.ts';
+import type { AuthenticatedUser, ClaimsContext, PasswordCheck } from './core/context.ts';
 import type { CorsOptions } from './core/cors.ts';
+import { devLoginClient } from './core/endpoints/dev-login.ts';
 import { jsonLineSink, type EventSink } from './core/events.ts';
 import type { Store } from './core/store.ts';
 import type { SigningAlg } from './core/types.ts';
@@ -37,6 +39,21 @@ export interface AuthorizationServerOptions {
   cors?: CorsOptions;
   /** Furthest a client assertion's `exp` may be from now, in seconds; per client too. Default 3600. */
   assertionMaxLifetime?: number;
+  /**
+   * The application's sign-in page (absolute, or a path on the issuer's origin): the
+   * authorization endpoint sends the browser there with `?interaction=...`, and the page finishes
+   * with `server.interactions` (see README, "Your login, our protocol").
+   */
+  interactionUrl?: string;
+  /**
+   * The development login at `/dev-login` and its demo client `dev-login-demo` (registered here):
+   * anyone signs in as any subject. Never in production. Default off.
+   */
+  devLogin?: boolean;
+  /** Claims about a subject for UserInfo, e.g. from your user database; filtered by scope. */
+  userClaims?: (subject: string, context: ClaimsContext) => Promise<Record<string, unknown> | undefined>;
+  /** Checks a username and password for the legacy `password` grant (off unless a client lists it). */
+  verifyPassword?: (check: PasswordCheck) => Promise<AuthenticatedUser | undefined>;
 }
 
 /**
@@ -65,7 +82,17 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     dpop: options.dpop,
     cors: options.cors,
     assertionMaxLifetime: options.assertionMaxLifetime,
+    interactionUrl: options.interactionUrl,
+    devLogin: options.devLogin,
+    userClaims: options.userClaims,
+    verifyPassword: options.verifyPassword,
   });
   if (log) server.onEvent(log);
+  if (options.devLogin) {
+    // The demo client's redirection URI follows the issuer (a new port on every `serve --port 0`).
+    const demo = devLoginClient(server.issuer);
+    const existing = await options.store.getClient(demo.clientId);
+    if (existing?.redirectUris?.[0] !== demo.redirectUris[0]) await server.registerClient(demo);
+  }
   return server;
 }

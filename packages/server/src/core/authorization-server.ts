@@ -5,22 +5,28 @@
  * the store, the keys and the remote JWKS resolver are handed in.
  */
 import type { JWTVerifyGetKey } from 'jose';
-import { endpointsFor, type ServerContext } from './context.ts';
+import { endpointsFor, type AuthenticatedUser, type ClaimsContext, type PasswordCheck, type ServerContext } from './context.ts';
 import { validateCors, type CorsOptions } from './cors.ts';
-import { randomHandle, randomId, refreshTokenKey, seal, sha256, timeOrderedHandle, tokenPrefixes } from './crypto.ts';
+import { randomHandle, randomId, seal, sha256, tokenPrefixes } from './crypto.ts';
 import { dpopDefaults, DpopNonces, dpopSigningAlgs, type DpopSettings } from './auth/dpop.ts';
 import { combineSinks, type EventSink, type ServerEvent } from './events.ts';
 import type { CoreRequest, CoreResponse } from './http-types.ts';
+import { familyTokens, newFamily } from './grants/new-family.ts';
+import { interactionKey } from './interactions/interaction-ref.ts';
+import { Interactions } from './interactions/interactions.ts';
+import { redirectUriProblem } from './interactions/redirect-uri.ts';
 import { route } from './router.ts';
 import { formatScope, isWellFormedScope, missingFrom, parseScope } from './scope.ts';
 import type { GrantFilter, Store } from './store.ts';
-import { buildTokenResponse, type TokenResponse } from './tokens/token-response.ts';
+import type { TokenResponse } from './tokens/token-response.ts';
 import {
   clientDefaults,
+  grantTypes,
   type AccessTokenFormat,
   type ClientRecord,
-  type GrantRecord,
+  type GrantType,
   type Jwk,
+  type JwtBearerIssuer,
   type TokenEndpointAuthMethod,
 } from './types.ts';
 import type { KeyRing } from './tokens/keyring.ts';
@@ -45,6 +51,18 @@ export interface AuthorizationServerDeps {
    * client's `assertionMaxLifetime` overrides it. @default 3600
    */
   assertionMaxLifetime?: number;
+  /**
+   * Where the authorization endpoint sends the browser to sign in and consent: the application's
+   * page (absolute, or a path on the issuer's origin), which gets `?interaction=...` and uses
+   * {@link AuthorizationServer.interactions}. Defaults to the development login when it is on.
+   */
+  interactionUrl?: string;
+  /** Mount the development login at `/dev-login` (never in production). Default off. */
+  devLogin?: boolean;
+  /** Claims about a subject for UserInfo (OIDC Core section 5.3), filtered by the token's scope. */
+  userClaims?: (subject: string, context: ClaimsContext) => Promise<Record<string, unknown> | undefined>;
+  /** Checks a username and password for the legacy `password` grant; resolves to the user, or undefined. */
+  verifyPassword?: (check: PasswordCheck) => Promise<AuthenticatedUser | undefined>;
 }
 
 /** DPoP settings of a server; the defaults are {@link dpopDefaults}. */
@@ -79,6 +97,14 @@ export interface RegisterClientInput {
   idTokenTtl?: number;
   /** Furthest this client's assertions' `exp` may be, in seconds; default: the server's. */
   assertionMaxLifetime?: number;
+  /** Redirection URIs for the authorization endpoint (https, loopback http, or a private-use scheme). */
+  redirectUris?: string[];
+  /** Grant types the client may use; default `authorization_code` and `refresh_token`. */
+  grantTypes?: GrantType[];
+  /** RFC 9126 section 6: only pushed authorization requests. */
+  requirePushedAuthorizationRequests?: boolean;
+  /** RFC 7523 section 2.1: issuers whose assertions the client may exchange (adds the grant type when `grantTypes` is not given). */
+  jwtBearerIssuers?: JwtBearerIssuer[];
 }
 
 /** What {@link AuthorizationServer.updateClient} may change; `scope: ''` means any scope. */
@@ -155,6 +181,8 @@ export class AuthorizationServer {
   readonly keys: KeyRing;
   /** The issuer's path ('' at the root): where the endpoints are mounted. */
   readonly basePath: string;
+  /** The hand-off to the application's login and consent pages. */
+  readonly interactions: Interactions;
   readonly #ctx: ServerContext;
   readonly #sinks: EventSink[] = [];
   /** Every sink, combined once (not per event: the token endpoint emits on every refresh). */
@@ -180,6 +208,8 @@ export class AuthorizationServer {
       dpop: dpopSettings(deps.kek, deps.dpop),
       emit,
       now: clock,
+      interactionKey: interactionKey(deps.kek),
+      devLogin: deps.devLogin ?? false,
     };
     if (deps.assertionMaxLifetime !== undefined) {
       if (!Number.isInteger(deps.assertionMaxLifetime) || deps.assertionMaxLifetime <= 0) throw new TypeError('assertionMaxLifetime must be a whole number of seconds > 0');
@@ -189,6 +219,11 @@ export class AuthorizationServer {
       validateCors(deps.cors);
       this.#ctx.cors = deps.cors;
     }
+    const interactionUrl = deps.interactionUrl ?? (deps.devLogin ? `${issuer}/dev-login` : undefined);
+    if (interactionUrl !== undefined) this.#ctx.interactionUrl = new URL(interactionUrl, issuer + '/').href;
+    if (deps.userClaims) this.#ctx.userClaims = deps.userClaims;
+    if (deps.verifyPassword) this.#ctx.verifyPassword = deps.verifyPassword;
+    this.interactions = new Interactions(this.#ctx);
   }
 
   /** Endpoint URLs. */
@@ -233,6 +268,11 @@ export class AuthorizationServer {
       createdAt: this.#ctx.now(),
     };
     if (input.assertionMaxLifetime !== undefined) client.assertionMaxLifetime = input.assertionMaxLifetime;
+    if (input.redirectUris && input.redirectUris.length > 0) client.redirectUris = [...new Set(input.redirectUris)];
+    if (input.grantTypes) client.grantTypes = [...new Set(input.grantTypes)];
+    else if (input.jwtBearerIssuers?.length) client.grantTypes = ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:jwt-bearer'];
+    if (input.requirePushedAuthorizationRequests) client.requirePushedAuthorizationRequests = true;
+    if (input.jwtBearerIssuers?.length) client.jwtBearerIssuers = input.jwtBearerIssuers;
     if (client.authMethod === 'private_key_jwt') {
       if (input.jwks) client.jwks = input.jwks;
       if (input.jwksUri) client.jwksUri = input.jwksUri;
@@ -318,41 +358,23 @@ export class AuthorizationServer {
     if (client.resources.length > 0 && missingFrom(resources, client.resources).length > 0) {
       throw new TypeError(`resource not allowed for client ${client.clientId}`);
     }
+    if (input.dpopJkt !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(input.dpopJkt)) {
+      throw new TypeError('dpopJkt must be a base64url SHA-256 JWK thumbprint (43 characters, RFC 7638)');
+    }
     const now = ctx.now();
-    const grant: GrantRecord = {
-      familyId: randomId(),
-      clientId: client.clientId,
+    const family = newFamily({
+      client,
       subject: input.subject,
       scope: formatScope(scope),
       resources,
       authTime: input.authTime ?? now,
-      createdAt: now,
-      expiresAt: now + client.absoluteTtl,
-    };
-    if (input.idTokenClaims) grant.idTokenClaims = input.idTokenClaims;
-    if (input.dpopJkt !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(input.dpopJkt)) {
-      throw new TypeError('dpopJkt must be a base64url SHA-256 JWK thumbprint (43 characters, RFC 7638)');
-    }
-    // RFC 9449 section 5: refresh tokens issued to public clients are bound to the DPoP key;
-    // those of confidential clients are not.
-    if (input.dpopJkt !== undefined && client.authMethod === 'none') grant.dpopJkt = input.dpopJkt;
-    // OIDC Core section 11: with openid, a refresh token only when offline_access was granted.
-    const issuesRefreshToken = !scope.includes('openid') || scope.includes('offline_access');
-    const refreshToken = timeOrderedHandle(tokenPrefixes.refreshToken);
-    const refreshTokenExpiresAt = Math.min(now + client.idleTtl, grant.expiresAt);
-    await this.store.createGrant(grant, { tokenHash: refreshTokenKey(refreshToken), expiresAt: refreshTokenExpiresAt });
-    ctx.emit({ type: 'grant.issued', at: now, clientId: client.clientId, familyId: grant.familyId, generation: 1, subject: grant.subject });
-    const tokens = await buildTokenResponse(ctx, {
-      client,
-      grant,
-      scope: grant.scope,
-      audience: resources.length > 0 ? resources : [this.issuer],
-      refreshToken: issuesRefreshToken ? refreshToken : undefined,
-      refreshTokenExpiresAt,
+      idTokenClaims: input.idTokenClaims,
       dpopJkt: input.dpopJkt,
       now,
     });
-    return { familyId: grant.familyId, tokens };
+    await this.store.createGrant(family.grant, family.firstToken);
+    const tokens = await familyTokens(ctx, family, { client, dpopJkt: input.dpopJkt });
+    return { familyId: family.grant.familyId, tokens };
   }
 
   /** Revokes a grant's whole family; true if it was active. */
@@ -469,6 +491,22 @@ function validateClient(client: ClientRecord): void {
     if (!Number.isInteger(value) || value <= 0) throw new TypeError(`${name} must be a whole number of seconds > 0`);
   }
   if (client.scope !== '' && !isWellFormedScope(client.scope)) throw new TypeError('scope is malformed');
+  for (const uri of client.redirectUris ?? []) {
+    const problem = redirectUriProblem(uri);
+    if (problem) throw new TypeError(`redirect URI ${JSON.stringify(uri)} ${problem}`);
+  }
+  for (const type of client.grantTypes ?? []) {
+    if (!grantTypes.includes(type)) throw new TypeError(`unsupported grant type ${JSON.stringify(type)} (one of ${grantTypes.join(', ')})`);
+  }
+  for (const trusted of client.jwtBearerIssuers ?? []) {
+    if (typeof trusted.issuer !== 'string' || trusted.issuer === '') throw new TypeError('a jwt-bearer issuer needs an issuer');
+    if (!trusted.jwks === !trusted.jwksUri) throw new TypeError(`jwt-bearer issuer ${trusted.issuer} needs jwks or jwksUri (one of them)`);
+    if (trusted.jwks && !Array.isArray(trusted.jwks.keys)) throw new TypeError(`jwt-bearer issuer ${trusted.issuer}: jwks must be a JWK Set`);
+    if (trusted.jwksUri && !/^https?:\/\//.test(trusted.jwksUri)) throw new TypeError(`jwt-bearer issuer ${trusted.issuer}: jwksUri must be an http(s) URL`);
+  }
+  if (client.grantTypes?.includes('urn:ietf:params:oauth:grant-type:jwt-bearer') && !client.jwtBearerIssuers?.length) {
+    throw new TypeError('the jwt-bearer grant needs at least one trusted issuer (jwtBearerIssuers)');
+  }
 }
 
 /** The DPoP settings of a server from its options. */

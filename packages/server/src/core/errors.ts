@@ -5,7 +5,10 @@
  */
 import { StoreUnavailableError } from './store.ts';
 
-/** The `error` codes this server answers with (RFC 6749 section 5.2, RFC 7009, RFC 8707, RFC 9449). */
+/**
+ * The `error` codes this server answers with: RFC 6749 sections 4.1.2.1 and 5.2, RFC 6750
+ * section 3.1, RFC 7009, RFC 8707, RFC 9126, RFC 9449, OIDC Core section 3.1.2.6.
+ */
 export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'
@@ -18,7 +21,19 @@ export type OAuthErrorCode =
   | 'invalid_dpop_proof'
   | 'use_dpop_nonce'
   | 'server_error'
-  | 'temporarily_unavailable';
+  | 'temporarily_unavailable'
+  // Authorization endpoint (RFC 6749 section 4.1.2.1, OIDC Core section 3.1.2.6, RFC 9126).
+  | 'unsupported_response_type'
+  | 'access_denied'
+  | 'login_required'
+  | 'consent_required'
+  | 'interaction_required'
+  | 'account_selection_required'
+  | 'request_not_supported'
+  | 'invalid_request_uri'
+  // Protected resources (the UserInfo endpoint), RFC 6750 section 3.1.
+  | 'invalid_token'
+  | 'insufficient_scope';
 
 const defaultStatus: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -33,6 +48,16 @@ const defaultStatus: Record<OAuthErrorCode, number> = {
   use_dpop_nonce: 400,
   server_error: 500,
   temporarily_unavailable: 503,
+  unsupported_response_type: 400,
+  access_denied: 400,
+  login_required: 400,
+  consent_required: 400,
+  interaction_required: 400,
+  account_selection_required: 400,
+  request_not_supported: 400,
+  invalid_request_uri: 400,
+  invalid_token: 401,
+  insufficient_scope: 403,
 };
 
 /** Options of {@link OAuthError}. */

@@ -17,7 +17,11 @@ export type ServerEventType =
   | 'access_token.revoked'
   | 'client_auth.failed'
   | 'request.failed'
-  | 'maintenance.failed';
+  | 'maintenance.failed'
+  | 'authorization_code.issued'
+  | 'authorization_code.replayed'
+  | 'consent.granted'
+  | 'authorization.failed';
 
 /** One event. `detail` is private (logs only) and never contains a credential. */
 export interface ServerEvent {

@@ -19,6 +19,28 @@ const singleValued = new Set([
   'client_assertion_type',
   'token',
   'token_type_hint',
+  // authorization_code, jwt-bearer and password grants
+  'code',
+  'code_verifier',
+  'redirect_uri',
+  'assertion',
+  'username',
+  'password',
+  // authorization requests (RFC 6749 section 4.1.1, RFC 7636, OIDC Core section 3.1.2.1, RFC 9126, RFC 9449)
+  'response_type',
+  'response_mode',
+  'state',
+  'nonce',
+  'prompt',
+  'max_age',
+  'login_hint',
+  'code_challenge',
+  'code_challenge_method',
+  'request',
+  'request_uri',
+  'dpop_jkt',
+  // UserInfo (RFC 6750 section 2.2)
+  'access_token',
 ]);
 
 /**

@@ -9,7 +9,10 @@ export interface CoreRequest {
   method: string;
   /** Path relative to where the server is mounted (the issuer's path), e.g. `/token`. */
   path: string;
-  /** The full request URL as the client addressed it (DPoP `htu`). */
+  /**
+   * The full request URL as the client addressed it, with its query (the authorization
+   * endpoint's parameters); DPoP `htu` checks ignore the query.
+   */
   url: string;
   headers: Record<string, string | undefined>;
   /** The body as text (the adapters enforce the size limit). */

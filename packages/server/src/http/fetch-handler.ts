@@ -26,7 +26,7 @@ export function createFetchHandler(server: AuthorizationServer, options: FetchHa
   const basePath = options.basePath ?? server.basePath;
   const origin = new URL(server.issuer).origin;
   return async function handle(request: Request): Promise<Response> {
-    const { pathname } = new URL(request.url);
+    const { pathname, search } = new URL(request.url);
     const path = corePath(pathname, basePath);
     if (path === undefined) return toResponse(jsonResponse(404, { error: 'not_found', error_description: 'No such endpoint.' }), false);
     if (Number(request.headers.get('content-length') ?? 0) > maxBodyBytes) return toResponse(tooLargeResponse(), false);
@@ -36,7 +36,7 @@ export function createFetchHandler(server: AuthorizationServer, options: FetchHa
     request.headers.forEach((value, name) => {
       headers[name] = value;
     });
-    const response = await server.handle({ method: request.method, path, url: origin + pathname, headers, body });
+    const response = await server.handle({ method: request.method, path, url: origin + pathname + search, headers, body });
     return toResponse(response, request.method === 'HEAD');
   };
 }

@@ -71,7 +71,8 @@ export function createNodeHandler(server: AuthorizationServer, options: NodeHand
         .handle({
           method: req.method ?? 'GET',
           path,
-          url: origin + pathname,
+          // The query too: the authorization endpoint reads its parameters from it.
+          url: origin + rawUrl,
           headers: req.headers as Record<string, string | undefined>,
           body,
         })

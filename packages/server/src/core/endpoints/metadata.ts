@@ -3,7 +3,9 @@
  * section 3), complete for what this server supports.
  */
 import type { ServerContext } from '../context.ts';
-import { tokenEndpointAuthMethods } from '../types.ts';
+import { promptValues } from '../interactions/authorization-request.ts';
+import { grantTypes, tokenEndpointAuthMethods } from '../types.ts';
+import { scopeClaims } from './userinfo.ts';
 
 /** Algorithms accepted for client assertions (RFC 7523). */
 export const assertionAlgorithms = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
@@ -20,16 +22,30 @@ export function serverMetadata(ctx: ServerContext): Record<string, unknown> {
   const alg = ctx.keys.current.alg;
   return {
     issuer: ctx.issuer,
+    authorization_endpoint: ctx.endpoints.authorization,
     token_endpoint: ctx.endpoints.token,
     jwks_uri: ctx.endpoints.jwks,
+    userinfo_endpoint: ctx.endpoints.userinfo,
     revocation_endpoint: ctx.endpoints.revocation,
     introspection_endpoint: ctx.endpoints.introspection,
-    grant_types_supported: ['refresh_token'],
-    // No authorization endpoint: first grants are issued by the embedding application or the CLI.
-    response_types_supported: [],
-    scopes_supported: ['openid', 'offline_access'],
+    // RFC 9126 section 5: PAR is offered to every client; some are registered to require it.
+    pushed_authorization_request_endpoint: ctx.endpoints.pushedAuthorizationRequest,
+    require_pushed_authorization_requests: false,
+    grant_types_supported: grantTypes,
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
+    // RFC 7636 and OAuth 2.1: PKCE is required, and only S256.
+    code_challenge_methods_supported: ['S256'],
+    // RFC 9207 section 3: iss is in every authorization response.
+    authorization_response_iss_parameter_supported: true,
+    prompt_values_supported: promptValues,
+    scopes_supported: ['openid', 'offline_access', ...Object.keys(scopeClaims)],
     subject_types_supported: ['public'],
-    claims_supported: ['iss', 'sub', 'aud', 'azp', 'exp', 'iat', 'auth_time', 'acr', 'amr'],
+    claims_supported: ['iss', 'sub', 'aud', 'azp', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'acr', 'amr', ...Object.values(scopeClaims).flat()],
+    claims_parameter_supported: false,
+    request_parameter_supported: false,
+    // Only the request_uri values of pushed requests (OIDC Discovery's default would be true).
+    request_uri_parameter_supported: false,
     id_token_signing_alg_values_supported: [alg],
     token_endpoint_auth_methods_supported: tokenEndpointAuthMethods,
     token_endpoint_auth_signing_alg_values_supported: assertionAlgorithms,

@@ -13,9 +13,12 @@ import { verifyDpopProof } from '../auth/dpop.ts';
 import { OAuthError } from '../errors.ts';
 import { parseForm, requireParam } from '../form.ts';
 import { jsonResponse, type CoreRequest, type CoreResponse } from '../http-types.ts';
+import * as authorizationCode from '../grants/authorization-code.ts';
+import * as jwtBearer from '../grants/jwt-bearer.ts';
+import * as password from '../grants/password.ts';
 import * as refreshToken from '../grants/refresh-token.ts';
 import type { TokenResponse } from '../tokens/token-response.ts';
-import type { ClientRecord } from '../types.ts';
+import { allowedGrantTypes, type ClientRecord, type GrantType } from '../types.ts';
 
 /** What a grant module receives. */
 export interface GrantRequest {
@@ -29,10 +32,14 @@ export interface GrantRequest {
 /** A grant type handler: one module per grant type. */
 export type GrantHandler = (ctx: ServerContext, req: GrantRequest) => Promise<TokenResponse>;
 
-/** The grant types this endpoint dispatches to. An authorization-code module plugs in here. */
-export const grantHandlers: Readonly<Record<string, GrantHandler>> = {
+/** The grant types this endpoint dispatches to, one module each. */
+export const grantHandlers: Readonly<Record<GrantType, GrantHandler>> = {
   [refreshToken.grantType]: (ctx, req) =>
     refreshToken.refreshTokenGrant(ctx, { client: req.client, params: req.params, dpopJkt: req.dpopJkt }),
+  [authorizationCode.grantType]: (ctx, req) =>
+    authorizationCode.authorizationCodeGrant(ctx, { client: req.client, params: req.params, dpopJkt: req.dpopJkt }),
+  [jwtBearer.grantType]: (ctx, req) => jwtBearer.jwtBearerGrant(ctx, { client: req.client, params: req.params, dpopJkt: req.dpopJkt }),
+  [password.grantType]: (ctx, req) => password.passwordGrant(ctx, { client: req.client, params: req.params, dpopJkt: req.dpopJkt }),
 };
 
 /**
@@ -52,9 +59,13 @@ export async function tokenEndpoint(ctx: ServerContext, request: CoreRequest): P
   );
   const { client } = await authenticateRequest(ctx, request, params, ctx.endpoints.token);
   // RFC 6749 section 5.2: a grant type the server does not support is unsupported_grant_type.
-  const handler = Object.hasOwn(grantHandlers, grantType) ? grantHandlers[grantType] : undefined;
+  const handler = Object.hasOwn(grantHandlers, grantType) ? grantHandlers[grantType as GrantType] : undefined;
   if (!handler) {
     throw new OAuthError('unsupported_grant_type', 'The grant type is not supported.', { detail: grantType });
+  }
+  // RFC 6749 section 5.2: a client not authorized to use this grant type is unauthorized_client.
+  if (!allowedGrantTypes(client).includes(grantType as GrantType)) {
+    throw new OAuthError('unauthorized_client', 'The client is not allowed to use this grant type.', { detail: `${client.clientId}: ${grantType}` });
   }
   const body = await handler(ctx, { client, params, request, dpopJkt: proof?.jkt });
   // RFC 9449 section 8.2: a fresh nonce may ride on any response, so the next proof has it.

@@ -1,5 +1,6 @@
 /**
- * id_tokens returned by a refresh (OpenID Connect Core 1.0 section 12.2).
+ * id_tokens: the first one of a grant, at the authorization code exchange (OpenID Connect Core
+ * 1.0 section 3.1.3.6: with the request's `nonce`), and those returned by a refresh (section 12.2).
  */
 import { createHash } from 'node:crypto';
 import type { ClientRecord, GrantRecord, SigningAlg } from '../types.ts';
@@ -13,6 +14,8 @@ export interface IdTokenRequest {
   now: number;
   /** The access token issued alongside, for `at_hash`. */
   accessToken?: string;
+  /** OIDC Core section 3.1.3.6: the authorization request's nonce (a code exchange only). */
+  nonce?: string;
 }
 
 /** The JWS `typ` of an id_token. */
@@ -29,7 +32,7 @@ export function accessTokenHash(accessToken: string, alg: SigningAlg): string {
 }
 
 /**
- * Issues the id_token of a refresh response, signed with the current key.
+ * Issues an id_token, signed with the current key.
  *
  * @example
  * ```ts
@@ -56,6 +59,8 @@ export function issueIdToken(req: IdTokenRequest, keys: KeyRing): Promise<string
   };
   delete claims.at_hash;
   delete claims.c_hash;
+  // OIDC Core section 2: nonce, when the authorization request had one, unmodified.
+  if (req.nonce !== undefined) claims.nonce = req.nonce;
   if (req.accessToken !== undefined) claims.at_hash = accessTokenHash(req.accessToken, keys.current.alg);
   return keys.sign(claims, idTokenTyp);
 }

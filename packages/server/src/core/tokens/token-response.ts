@@ -38,6 +38,8 @@ export interface TokenResponseInput {
   /** When that refresh token expires if unused (its idle expiry), seconds since the epoch. */
   refreshTokenExpiresAt?: number;
   dpopJkt?: string;
+  /** The authorization request's nonce, for the id_token of a code exchange. */
+  nonce?: string;
   now: number;
 }
 
@@ -64,7 +66,7 @@ export async function buildTokenResponse(ctx: ServerContext, input: TokenRespons
     response.authorization_expires_in = authorization;
   }
   if (parseScope(scope).includes('openid')) {
-    response.id_token = await issueIdToken({ issuer: ctx.issuer, client, grant, now, accessToken: at.accessToken }, ctx.keys);
+    response.id_token = await issueIdToken({ issuer: ctx.issuer, client, grant, now, accessToken: at.accessToken, nonce: input.nonce }, ctx.keys);
   }
   return response;
 }

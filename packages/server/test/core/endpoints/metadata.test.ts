@@ -22,7 +22,21 @@ describe('metadata and JWKS', () => {
       assert.equal(doc.jwks_uri, `${h.issuer}/jwks`);
       assert.equal(doc.revocation_endpoint, `${h.issuer}/revoke`);
       assert.equal(doc.introspection_endpoint, `${h.issuer}/introspect`);
-      assert.deepEqual(doc.grant_types_supported, ['refresh_token']);
+      assert.equal(doc.authorization_endpoint, `${h.issuer}/authorize`);
+      assert.equal(doc.pushed_authorization_request_endpoint, `${h.issuer}/par`);
+      assert.equal(doc.userinfo_endpoint, `${h.issuer}/userinfo`);
+      assert.equal(doc.require_pushed_authorization_requests, false);
+      assert.deepEqual(doc.grant_types_supported, ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:jwt-bearer', 'password']);
+      assert.deepEqual(doc.response_types_supported, ['code']);
+      assert.deepEqual(doc.response_modes_supported, ['query']);
+      assert.deepEqual(doc.code_challenge_methods_supported, ['S256']);
+      assert.equal(doc.authorization_response_iss_parameter_supported, true);
+      assert.deepEqual(doc.subject_types_supported, ['public']);
+      assert.deepEqual(doc.prompt_values_supported, ['none', 'login', 'consent', 'select_account']);
+      for (const scope of ['openid', 'offline_access', 'profile', 'email']) assert.ok(doc.scopes_supported.includes(scope), scope);
+      for (const claim of ['sub', 'auth_time', 'nonce', 'at_hash', 'acr', 'amr', 'name', 'email']) assert.ok(doc.claims_supported.includes(claim), claim);
+      assert.equal(doc.request_parameter_supported, false);
+      assert.equal(doc.request_uri_parameter_supported, false);
       assert.deepEqual(doc.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none']);
       assert.deepEqual(doc.id_token_signing_alg_values_supported, ['ES256']);
     }
@@ -71,5 +85,24 @@ describe('metadata and JWKS', () => {
     const res = await fetch(`${h.issuer}/jwks`, { method: 'POST' });
     assert.equal(res.status, 405);
     assert.equal(res.headers.get('allow'), 'GET, HEAD');
+  });
+
+  it('endpoints answer their methods only: 405 with Allow otherwise', async () => {
+    for (const [path, method, allow] of [
+      ['/authorize', 'PUT', 'GET, HEAD, POST'],
+      ['/userinfo', 'DELETE', 'GET, HEAD, POST'],
+      ['/par', 'GET', 'POST'],
+      ['/token', 'GET', 'POST'],
+    ] as const) {
+      const res = await fetch(h.issuer + path, { method });
+      assert.equal(res.status, 405, path);
+      assert.equal(res.headers.get('allow'), allow, path);
+    }
+  });
+
+  it('the development login is not mounted unless turned on', async () => {
+    for (const path of ['/dev-login', '/dev-login/start', '/dev-login/callback']) {
+      assert.equal((await fetch(h.issuer + path)).status, 404, path);
+    }
   });
 });
