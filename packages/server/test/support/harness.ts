@@ -11,7 +11,7 @@ import type { CorsOptions } from '../../src/core/cors.ts';
 import type { ServerEvent } from '../../src/core/events.ts';
 import type { Store } from '../../src/core/store.ts';
 import { createNodeHandler } from '../../src/http/node-handler.ts';
-import { createAuthorizationServer } from '../../src/server.ts';
+import { createAuthorizationServer, type AuthorizationServerOptions } from '../../src/server.ts';
 import { openSqliteStore } from '../../src/stores/sqlite-store.ts';
 
 /** A running server and helpers to talk to it. */
@@ -37,7 +37,12 @@ export interface Harness {
  * Starts a harness; `store` lets a test bring another backend. Tokens are signed on a signing
  * thread, as `serve` does on a machine with more than one CPU (`signingThread: false`: inline).
  */
-export async function startHarness(options: { store?: Store; basePath?: string; signingThread?: boolean; cors?: CorsOptions; frozenClock?: boolean } = {}): Promise<Harness> {
+export async function startHarness(
+  options: { store?: Store; basePath?: string; signingThread?: boolean; cors?: CorsOptions; frozenClock?: boolean } & Pick<
+    AuthorizationServerOptions,
+    'interactionUrl' | 'devLogin' | 'userClaims' | 'verifyPassword'
+  > = {},
+): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'rg-test-'));
   const store = options.store ?? (await openSqliteStore(join(dir, 'test.db')));
   const http: Server = createServer();
@@ -57,6 +62,10 @@ export async function startHarness(options: { store?: Store; basePath?: string; 
     clock: frozenAt === undefined ? () => Math.floor(Date.now() / 1000) + offset : () => frozenAt + offset,
     signingThread: options.signingThread ?? true,
     cors: options.cors,
+    interactionUrl: options.interactionUrl,
+    devLogin: options.devLogin,
+    userClaims: options.userClaims,
+    verifyPassword: options.verifyPassword,
   });
   http.on('request', createNodeHandler(server));
   const h: Harness = {
