@@ -85,3 +85,30 @@ export async function signIn(
 export function exchange(h: Harness, fields: Record<string, string>, headers: Record<string, string> = {}) {
   return h.post('/token', { grant_type: 'authorization_code', ...fields }, headers);
 }
+
+/** The hidden `interaction` field of a development login page. */
+export function interactionField(page: Answer): string {
+  const match = /name="interaction" value="([^"]+)"/.exec(page.text);
+  assert.ok(match, page.text);
+  return match[1];
+}
+
+/**
+ * Drives the development login over HTTP, as curl would: from an authorization URL to the
+ * final redirect to the client (signing in as `subject`, allowing the consent if asked).
+ */
+export async function devLoginSignIn(authorizationUrl: string | URL, subject: string): Promise<URL> {
+  const toLogin = await visit(authorizationUrl);
+  assert.equal(toLogin.status, 303, toLogin.text);
+  const form = await visit(toLogin.location!);
+  assert.equal(form.status, 200, form.text);
+  const action = toLogin.location!.origin + toLogin.location!.pathname;
+  let next = await visit(action, { form: { interaction: interactionField(form), subject, decision: 'sign-in' } });
+  assert.equal(next.status, 303, next.text);
+  if (next.location!.pathname === toLogin.location!.pathname) {
+    const consent = await visit(next.location!);
+    next = await visit(action, { form: { interaction: interactionField(consent), decision: 'allow' } });
+    assert.equal(next.status, 303, next.text);
+  }
+  return next.location!;
+}
