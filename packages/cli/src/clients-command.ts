@@ -4,7 +4,7 @@
  * is made, and never stored or listed.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { ClientChanges, ClientRecord, Jwk, TokenEndpointAuthMethod } from '@refresh-grant/server';
+import type { ClientChanges, ClientRecord, GrantType, Jwk, JwtBearerIssuer, TokenEndpointAuthMethod } from '@refresh-grant/server';
 import { duration, fields, table, time, withServer, withStore } from './common.ts';
 import { UsageError, type CliIo, type Options } from './options.ts';
 
@@ -40,7 +40,7 @@ export async function add(options: Options, io: CliIo): Promise<number> {
       }
       settings.jwks = { keys: [publicJwk] };
     }
-    const { client, clientSecret } = await server.registerClient({ clientId: id, authMethod: method, ...settings });
+    const { client, clientSecret } = await registered(() => server.registerClient({ clientId: id, authMethod: method, ...settings }));
     if (options.flag('json')) {
       io.stdout(JSON.stringify({ ...toWire(client), ...(clientSecret ? { client_secret: clientSecret } : {}), ...(keyFile ? { private_key_file: keyFile } : {}) }) + '\n');
       return 0;
@@ -84,7 +84,7 @@ export async function update(options: Options, io: CliIo): Promise<number> {
     if (!current) throw new Error(`unknown client ${id}`);
     const changes = clientSettings(options, current.authMethod);
     if (Object.values(changes).every((v) => v === undefined)) throw new UsageError('nothing to change: give at least one setting');
-    const client = await server.updateClient(id, changes);
+    const client = await registered(() => server.updateClient(id, changes));
     io.stdout(options.flag('json') ? JSON.stringify(toWire(client)) + '\n' : `updated ${id}\n${describe(client)}`);
     return 0;
   });
@@ -134,7 +134,38 @@ function clientSettings(options: Options, method: TokenEndpointAuthMethod): Clie
     absoluteTtl: options.number('absolute-ttl'),
     accessTokenFormat: options.string('access-token') as ClientRecord['accessTokenFormat'] | undefined,
     accessTokenTtl: options.number('access-token-ttl'),
+    redirectUris: options.list('redirect-uri'),
+    requirePushedAuthorizationRequests: options.flag('require-par') ? true : undefined,
+    grantTypes: options.list('grant-type')?.map((t) => (t === 'jwt-bearer' ? 'urn:ietf:params:oauth:grant-type:jwt-bearer' : t) as GrantType),
+    jwtBearerIssuers: options.has('jwt-bearer-issuers') ? readIssuers(options.required('jwt-bearer-issuers')) : undefined,
   };
+}
+
+/** The server refuses settings it cannot use (a redirect URI, a grant type without what it needs) with a TypeError: a usage error here. */
+async function registered<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof TypeError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+/** The `--jwt-bearer-issuers` file, in wire names (`jwks_uri`), as the server's records. */
+function readIssuers(file: string): JwtBearerIssuer[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--jwt-bearer-issuers ${file}: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0) throw new UsageError(`--jwt-bearer-issuers ${file} must be a JSON array of {"issuer", "jwks_uri" | "jwks"}`);
+  return parsed.map((entry: { issuer?: unknown; jwks_uri?: unknown; jwks?: unknown }) => {
+    const issuer: JwtBearerIssuer = { issuer: String(entry?.issuer ?? '') };
+    if (typeof entry?.jwks_uri === 'string') issuer.jwksUri = entry.jwks_uri;
+    if (entry?.jwks !== undefined) issuer.jwks = entry.jwks as JwtBearerIssuer['jwks'];
+    return issuer;
+  });
 }
 
 function readJwks(file: string): { keys: Jwk[] } {
@@ -168,6 +199,10 @@ function describe(c: ClientRecord): string {
     ['rotation', c.rotation ? `on (retry window ${duration(c.retryWindow)})` : 'off'],
     ['refresh tokens', `idle ${duration(c.idleTtl)}, at most ${duration(c.absoluteTtl)}`],
     ['access tokens', `${c.accessTokenFormat}, ${duration(c.accessTokenTtl)}`],
+    ['redirect_uris', c.redirectUris?.join(' ')],
+    ['grant_types', c.grantTypes?.join(' ')],
+    ['par', c.requirePushedAuthorizationRequests ? 'required' : undefined],
+    ['jwt-bearer issuers', c.jwtBearerIssuers?.map((i) => i.issuer).join(' ')],
   ]);
 }
 
@@ -186,6 +221,10 @@ function toWire(c: ClientRecord): Record<string, unknown> {
     absolute_ttl: c.absoluteTtl,
     access_token_format: c.accessTokenFormat,
     access_token_ttl: c.accessTokenTtl,
+    redirect_uris: c.redirectUris ?? [],
+    grant_types: c.grantTypes ?? ['authorization_code', 'refresh_token'],
+    require_pushed_authorization_requests: c.requirePushedAuthorizationRequests ?? false,
+    ...(c.jwtBearerIssuers ? { jwt_bearer_issuers: c.jwtBearerIssuers.map((i) => ({ issuer: i.issuer, ...(i.jwksUri ? { jwks_uri: i.jwksUri } : {}), ...(i.jwks ? { jwks: i.jwks } : {}) })) } : {}),
     client_id_issued_at: c.createdAt,
   };
 }

@@ -12,6 +12,9 @@ import { httpUrl, port, positiveInteger, positiveSeconds, seconds, type CommandS
 /** Client authentication methods (the server's `tokenEndpointAuthMethods`; a test keeps them equal). */
 export const authMethods = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none'] as const;
 
+/** Grant types as `--grant-type` names them (`jwt-bearer` for urn:ietf:params:oauth:grant-type:jwt-bearer). */
+export const grantTypeNames = ['authorization_code', 'refresh_token', 'jwt-bearer', 'password'] as const;
+
 /** RFC 6749 section 3.3: scope-tokens separated by single spaces. */
 const scopeCheck = (value: string) =>
   value === '' || /^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/.test(value) ? undefined : 'must be scope tokens separated by single spaces';
@@ -43,6 +46,10 @@ const clientSettings: OptionSpec[] = [
   { name: 'absolute-ttl', value: 'SECONDS', check: positiveSeconds, help: 'absolute lifetime of a grant [default 7776000, 90 days]' },
   { name: 'access-token', choices: ['jwt', 'opaque'], help: 'access token format [default jwt]' },
   { name: 'access-token-ttl', value: 'SECONDS', check: positiveSeconds, help: 'access token lifetime [default 900]' },
+  { name: 'redirect-uri', value: 'URI', multiple: true, help: 'a redirection URI for the authorization endpoint: https, http on 127.0.0.1/[::1]/localhost (any port matches), or app.example:/path' },
+  { name: 'require-par', type: 'boolean', help: 'authorization requests only as pushed authorization requests (RFC 9126)' },
+  { name: 'grant-type', value: 'TYPE', multiple: true, choices: grantTypeNames, help: 'a grant type the client may use: authorization_code, refresh_token, jwt-bearer, password (legacy) [default authorization_code and refresh_token]' },
+  { name: 'jwt-bearer-issuers', value: 'FILE', help: 'jwt-bearer (RFC 7523): JSON [{"issuer": "...", "jwks_uri": "..." | "jwks": {"keys": [...]}}]; allows the grant' },
 ];
 
 /** Exit codes every command shares (`refresh` adds its own). */
@@ -52,7 +59,7 @@ export const exitCodesHelp = `Exit codes: 0 done, 1 failure, 2 usage error.`;
 export const commands: CommandSpec[] = [
   {
     path: ['serve'],
-    summary: 'Run the authorization server (token, revocation, introspection, JWKS, discovery, /health, /ready).',
+    summary: 'Run the authorization server (authorization, PAR, token, UserInfo, revocation, introspection, JWKS, discovery, /health, /ready).',
     options: [
       { name: 'port', value: 'PORT', default: '8080', env: ['PORT'], check: port, help: 'TCP port to listen on (0: any free port)' },
       { name: 'host', value: 'HOST', default: '127.0.0.1', env: true, help: 'address to listen on; in a container, 0.0.0.0 (or :: for IPv6 too)' },
@@ -67,6 +74,7 @@ export const commands: CommandSpec[] = [
       { name: 'metrics', type: 'boolean', env: true, help: 'serve Prometheus metrics at GET /metrics' },
       { name: 'metrics-port', value: 'PORT', env: true, check: port, help: 'serve /metrics on this port (same --host) instead of the main one; implies --metrics' },
       { name: 'no-demo', type: 'boolean', env: true, help: 'do not create the demo client and grant on a first start with an empty store' },
+      { name: 'dev-login', type: 'boolean', env: true, help: 'DEVELOPMENT ONLY: a sign-in page where anyone signs in as any subject, without a password, and a demo client at /dev-login/start (npm start turns it on)' },
     ],
     details: `The first line on stdout is the issuer URL. Logs are JSON lines on stderr.
 SIGTERM or SIGINT: /ready answers 503, in-flight requests finish, then the process exits 0.

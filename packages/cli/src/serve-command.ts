@@ -19,7 +19,7 @@ import {
   type LogLevel,
   type ResponseInfo,
 } from '@refresh-grant/server';
-import { validateCors } from '@refresh-grant/server/core';
+import { devLoginClientId, validateCors } from '@refresh-grant/server/core';
 import { defaultKekFile, openStore } from './open-store.ts';
 import { UsageError, type CliIo, type Options } from './options.ts';
 
@@ -70,6 +70,7 @@ export async function serve(options: Options, io: CliIo): Promise<number> {
       dpop: options.flag('dpop-nonce') ? { requireNonce: true } : undefined,
       signingThread: options.required('signing-thread') === 'on' || (options.required('signing-thread') === 'auto' && availableParallelism() > 1),
       cors,
+      devLogin: options.flag('dev-login'),
     });
   } catch (error) {
     http.close();
@@ -106,9 +107,13 @@ export async function serve(options: Options, io: CliIo): Promise<number> {
   // (stderr) starts after it, so the two never interleave.
   io.stdout(`${server.issuer}\n`);
   if (!options.flag('no-demo')) {
-    if ((await store.listClients()).length === 0) io.stdout(await createDemo(server, db));
+    // The development login's demo client does not count: a store with only it is still empty.
+    const clients = (await store.listClients()).filter((c) => c.clientId !== devLoginClientId);
+    if (clients.length === 0) io.stdout(await createDemo(server, db));
     else if (level !== 'error') io.stdout(`The store ${db} already has clients, so no demo was created. ${grantHint(server, db, '--client ID --subject SUB --scope "..."')}\n`);
   }
+  // Last, so that it is what a new user sees.
+  if (options.flag('dev-login')) io.stdout(devLoginText(server));
   server.onEvent(logger.events);
   logger.log('info', 'server.started', {
     issuer: server.issuer,
@@ -173,6 +178,17 @@ function redacted(db: string): string {
 function grantHint(server: AuthorizationServer, db: string, args: string): string {
   const flags = [db !== './refresh-grant.db' ? ` --db ${db}` : '', server.issuer !== 'http://127.0.0.1:8080' ? ` --issuer ${server.issuer}` : ''].join('');
   return `Issue a grant:\n  npx refresh-grant grants issue${flags} ${args}`;
+}
+
+/** What `--dev-login` prints: plainly marked as development only, and the URL to try. */
+function devLoginText(server: AuthorizationServer): string {
+  return `
+DEVELOPMENT LOGIN IS ON (--dev-login): for development only. Anyone can sign in as any subject, without a password.
+Try it in a browser, sign in with any subject, allow the consent, and get a refresh token that rotates:
+
+  ${server.issuer}/dev-login/start
+
+`;
 }
 
 /** Registers the demo client and grant and returns the text that shows how to use them. */

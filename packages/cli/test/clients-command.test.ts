@@ -98,4 +98,38 @@ describe('clients', () => {
     const removed = await cli(['clients', 'remove', '--db', db, '--id', 'spa']);
     assert.deepEqual([removed.code, removed.stdout], [0, 'removed spa (its grants are revoked)\n']);
   });
+
+  it('add: redirect URIs, grant types, PAR requirement, jwt-bearer issuers; the running server uses them; refused values are usage errors', async () => {
+    const issuers = join(dir, 'issuers.json');
+    writeFileSync(issuers, JSON.stringify([{ issuer: 'https://idp.example', jwks_uri: 'https://idp.example/jwks' }]));
+    const added = await cli([
+      'clients', 'add', '--db', db, '--id', 'native', '--auth-method', 'none', '--scope', 'openid offline_access',
+      '--redirect-uri', 'http://127.0.0.1/callback', '--redirect-uri', 'com.example.app:/oauth', '--require-par',
+      '--grant-type', 'authorization_code', '--grant-type', 'refresh_token', '--grant-type', 'jwt-bearer', '--jwt-bearer-issuers', issuers, '--json',
+    ]);
+    assert.equal(added.code, 0, added.stderr);
+    const client = JSON.parse(added.stdout);
+    assert.deepEqual(client.redirect_uris, ['http://127.0.0.1/callback', 'com.example.app:/oauth']);
+    assert.deepEqual(client.grant_types, ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:jwt-bearer']);
+    assert.equal(client.require_pushed_authorization_requests, true);
+    assert.deepEqual(client.jwt_bearer_issuers, [{ issuer: 'https://idp.example', jwks_uri: 'https://idp.example/jwks' }]);
+    assert.match((await cli(['clients', 'list', '--db', db, '--json'])).stdout, /"redirect_uris":\["http:\/\/127\.0\.0\.1\/callback"/);
+    // The running server uses the new client at once: a pushed request with a loopback redirect on any port.
+    const pushed = await fetch(`${server.issuer}/par`, form({ client_id: 'native', response_type: 'code', redirect_uri: 'http://127.0.0.1:4321/callback', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' }));
+    assert.equal(pushed.status, 201, await pushed.clone().text());
+    // update keeps what it is not given.
+    const updated = JSON.parse((await cli(['clients', 'update', '--db', db, '--id', 'native', '--redirect-uri', 'http://[::1]/cb', '--json'])).stdout);
+    assert.deepEqual([updated.redirect_uris, updated.require_pushed_authorization_requests], [['http://[::1]/cb'], true]);
+
+    for (const [flag, value, message] of [
+      ['--redirect-uri', 'http://app.example/cb', /http is only allowed for loopback/],
+      ['--redirect-uri', 'https://app.example/cb#x', /fragment/],
+      ['--grant-type', 'implicit', /--grant-type must be/],
+      ['--grant-type', 'jwt-bearer', /needs at least one trusted issuer/],
+    ] as const) {
+      const bad = await cli(['clients', 'add', '--db', db, '--auth-method', 'none', '--any-scope', flag, value]);
+      assert.equal(bad.code, 2, `${flag} ${value}: ${bad.stderr}`);
+      assert.match(bad.stderr, message);
+    }
+  });
 });

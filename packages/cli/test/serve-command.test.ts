@@ -168,4 +168,43 @@ describe('serve', () => {
       }
     }
   });
+
+  it('--dev-login prints the URL to try, last and marked development only; through it, a refresh token that rotates', async () => {
+    const s = await serve(['--port', '0', '--db', join(dir, 'dev.db'), '--dev-login', '--quiet'], { until: /\/dev-login\/start$/ });
+    try {
+      assert.match(s.stdout(), /DEVELOPMENT LOGIN IS ON \(--dev-login\): for development only\./);
+      const start = s.stdout().trim().split('\n').at(-1)!.trim();
+      assert.equal(start, `${s.issuer}/dev-login/start`, 'the last line printed is the URL to try');
+      const go = (url: string, init: RequestInit = {}) => fetch(url, { redirect: 'manual', ...init });
+      const started = await go(start);
+      const cookie = started.headers.get('set-cookie')!.split(';')[0];
+      const loginUrl = (await go(started.headers.get('location')!)).headers.get('location')!;
+      const form = await (await go(loginUrl)).text();
+      assert.match(form, /name="subject"/);
+      const field = (html: string) => /name="interaction" value="([^"]+)"/.exec(html)![1];
+      const post = (fields: Record<string, string>) => go(loginUrl.split('?')[0], { method: 'POST', body: new URLSearchParams(fields) });
+      const consentUrl = (await post({ interaction: field(form), subject: 'newcomer' })).headers.get('location')!;
+      const consent = await (await go(consentUrl)).text();
+      assert.match(consent, /offline_access/);
+      const callback = (await post({ interaction: field(consent), decision: 'allow' })).headers.get('location')!;
+      const page = await (await go(callback, { headers: { cookie } })).text();
+      const rt = /name="refresh_token" value="([^"]+)"/.exec(page)![1];
+      assert.match(rt, /^rg_rt_/);
+      const refreshed = await (await fetch(`${s.issuer}/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'dev-login-demo', refresh_token: rt }) })).json();
+      assert.match(refreshed.refresh_token, /^rg_rt_/);
+      assert.notEqual(refreshed.refresh_token, rt);
+    } finally {
+      await s.stop('SIGKILL');
+    }
+  });
+
+  it('without --dev-login there is no development login', async () => {
+    const s = await serve(['--port', '0', '--db', join(dir, 'nodev.db'), '--no-demo', '--quiet']);
+    try {
+      assert.doesNotMatch(s.stdout(), /dev-login/);
+      assert.equal((await fetch(`${s.issuer}/dev-login/start`)).status, 404);
+    } finally {
+      await s.stop('SIGKILL');
+    }
+  });
 });

@@ -41,10 +41,18 @@ export { OAuthError, type OAuthErrorCode, type OAuthErrorEventFields, type OAuth
 export { verifyDpopProof, DpopNonces, dpopSigningAlgs, dpopDefaults, type DpopProof, type DpopProofRequest, type DpopSettings } from './core/auth/dpop.ts';
 export type { CorsOptions } from './core/cors.ts';
 export { logLevels, type ServerEvent, type ServerEventType, type EventSink, type LogLevel } from './core/events.ts';
-export type { Endpoints } from './core/context.ts';
+export type { AuthenticatedUser, ClaimsContext, Endpoints, PasswordCheck } from './core/context.ts';
+export {
+  Interactions,
+  type ConsentResult,
+  type InteractionDetails,
+  type InteractionError,
+  type InteractionOutcome,
+} from './core/interactions/interactions.ts';
 export type { CoreRequest, CoreResponse } from './core/http-types.ts';
 export { StoreUnavailableError } from './core/store.ts';
 export type {
+  CodeRedemption,
   Store,
   StoreCapabilities,
   StoreStats,
@@ -57,8 +65,14 @@ export type {
 } from './core/store.ts';
 export type {
   AccessTokenFormat,
+  AuthorizationCodeRecord,
+  AuthorizationRequest,
   ClientRecord,
+  ConsentRecord,
   GrantRecord,
+  GrantType,
+  JwtBearerIssuer,
+  PushedAuthorizationRequestRecord,
   Jwk,
   NewRefreshToken,
   OpaqueAccessTokenRecord,

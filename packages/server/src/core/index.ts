@@ -24,12 +24,24 @@ export {
   type RegisteredClient,
 } from './authorization-server.ts';
 export { OAuthError, toOAuthError, type OAuthErrorCode, type OAuthErrorEventFields, type OAuthErrorOptions } from './errors.ts';
+export type { AuthenticatedUser, ClaimsContext, Endpoints, PasswordCheck } from './context.ts';
+export {
+  Interactions,
+  type ConsentResult,
+  type InteractionDetails,
+  type InteractionError,
+  type InteractionOutcome,
+} from './interactions/interactions.ts';
+export { redirectUriMatches, redirectUriProblem } from './interactions/redirect-uri.ts';
+export { devLoginClientId } from './endpoints/dev-login.ts';
 export { validateCors, type CorsOptions } from './cors.ts';
 export { combineSinks, eventLevel, jsonLineSink, logLevels, logLine, maxLogFieldLength, type EventSink, type LogLevel, type ServerEvent, type ServerEventType } from './events.ts';
 export { errorResponse, jsonResponse, maxBodyBytes, type CoreRequest, type CoreResponse } from './http-types.ts';
 export {
   StoreUnavailableError,
+  authorizationCodeRetention,
   lastUse,
+  type CodeRedemption,
   type GrantFilter,
   type GrantSession,
   type RefreshDecision,
@@ -41,11 +53,21 @@ export {
   type StoreStats,
 } from './store.ts';
 export {
+  allowedGrantTypes,
   clientDefaults,
+  defaultGrantTypes,
+  grantTypes,
+  jwtBearerGrantType,
   tokenEndpointAuthMethods,
   type AccessTokenFormat,
+  type AuthorizationCodeRecord,
+  type AuthorizationRequest,
   type ClientRecord,
+  type ConsentRecord,
   type GrantRecord,
+  type GrantType,
+  type JwtBearerIssuer,
+  type PushedAuthorizationRequestRecord,
   type Jwk,
   type NewRefreshToken,
   type OpaqueAccessTokenRecord,

@@ -95,7 +95,7 @@ describe('interop: oauth4webapi authorization code flow against our server', () 
   it('a public client with DPoP: its family is bound to the key', async () => {
     await h.client({ clientId: 'o4-dpop', authMethod: 'none', redirectUris: [redirectUri] });
     const key = await oauth.generateKeyPair('ES256');
-    const dpop = oauth.DPoP({ client_id: 'o4-dpop' }, key);
+    const dpop = oauth.DPoP({}, key);
     await flow({ client_id: 'o4-dpop' }, oauth.None(), { par: true, subject: 'sam', dpop });
     const grant = (await h.store.listGrants({ clientId: 'o4-dpop' }))[0];
     assert.equal(grant.dpopJkt, await calculateJwkThumbprint(await exportJWK(key.publicKey)));
