@@ -22,7 +22,7 @@ export interface Endpoints {
   jwks: string;
 }
 
-/** What the application's login verifies for the `password` grant (see {@link ServerContext.verifyPassword}). */
+/** What the application checks for the legacy `password` grant (the `verifyPassword` option). */
 export interface PasswordCheck {
   username: string;
   password: string;
