@@ -21,11 +21,12 @@ describe('Fetch handler under a path prefix', () => {
   let server: AuthorizationServer;
   let handle: (r: Request) => Promise<Response>;
   let basic: string;
+  const kek = new Uint8Array(randomBytes(32));
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rg-fetch-'));
     store = await openSqliteStore(join(dir, 'f.db'));
-    server = await createAuthorizationServer({ issuer, store, kek: new Uint8Array(randomBytes(32)), log: false });
+    server = await createAuthorizationServer({ issuer, store, kek, log: false });
     handle = createFetchHandler(server);
     const { clientSecret } = await server.registerClient({ clientId: 'web', authMethod: 'client_secret_basic' });
     basic = 'Basic ' + Buffer.from(`web:${encodeURIComponent(clientSecret!)}`).toString('base64');
@@ -74,6 +75,28 @@ describe('Fetch handler under a path prefix', () => {
     const noAuth = await post('/oauth/token', 'grant_type=refresh_token&refresh_token=x', { authorization: 'Basic !!!' });
     assert.equal(noAuth.status, 401);
     assert.match(noAuth.headers.get('www-authenticate') ?? '', /^Basic/);
+  });
+
+  it('the authorization endpoint reads its query through the Fetch adapter; the development login works under /oauth', async () => {
+    const dev = await createAuthorizationServer({ issuer, store, kek, log: false, devLogin: true });
+    const devHandle = createFetchHandler(dev);
+    const start = await devHandle(new Request('https://auth.example.test/oauth/dev-login/start'));
+    assert.equal(start.status, 303);
+    assert.match(start.headers.get('set-cookie')!, /Path=\/oauth\/dev-login;/);
+    const authorize = new URL(start.headers.get('location')!);
+    assert.equal(authorize.pathname, '/oauth/authorize');
+    const toLogin = await devHandle(new Request(authorize));
+    assert.equal(toLogin.status, 303, await toLogin.clone().text());
+    const login = new URL(toLogin.headers.get('location')!);
+    assert.equal(login.origin + login.pathname, `${issuer}/dev-login`);
+    const page = await devHandle(new Request(login));
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /name="subject"/);
+    // Without its query, the same URL is a request without client_id: a page, not a redirect.
+    const bare = await devHandle(new Request('https://auth.example.test/oauth/authorize'));
+    assert.equal(bare.status, 400);
+    assert.equal(bare.headers.get('location'), null);
+    await dev.close();
   });
 
   it('revocation revokes the family through the Fetch adapter', async () => {

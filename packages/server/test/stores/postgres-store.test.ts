@@ -178,6 +178,36 @@ describe('postgres store specifics', pgOptions, () => {
     assert.equal(results.filter(Boolean).length, 1);
   });
 
+  test('an authorization code redeemed through two instances at once: exactly one grant, the family revoked', async () => {
+    const [a, b] = [await open({ poolSize: 5 }), await open({ poolSize: 5 })];
+    const t = now();
+    const familyId = randomBytes(16).toString('base64url');
+    const codeHash = hash();
+    await a.saveAuthorizationCode({
+      codeHash, clientId: 'app', redirectUri: 'https://app.example/cb', codeChallenge: hash(), subject: 'alice',
+      scope: 'openid', resources: [], authTime: t, familyId, createdAt: t, expiresAt: t + 60,
+    });
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => {
+        const grant: GrantRecord = { familyId, clientId: 'app', subject: 'alice', scope: 'openid', resources: [], authTime: t, createdAt: t, expiresAt: t + 3600 };
+        return (i % 2 ? a : b).redeemAuthorizationCode(codeHash, { grant, firstToken: { tokenHash: hash(), expiresAt: t + 600 }, now: t });
+      }),
+    );
+    assert.equal(results.filter((r) => r === 'redeemed').length, 1);
+    assert.equal(results.filter((r) => r === 'replayed').length, 19);
+    const rows = await adminQuery<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema}".refresh_tokens WHERE family_id = $1`, [familyId]);
+    assert.equal(rows[0].n, 1);
+    assert.equal((await b.getGrant(familyId))?.revokedReason, 'code_replay');
+  });
+
+  test('a pushed request taken through two instances at once: exactly one gets it', async () => {
+    const [a, b] = [await open({ poolSize: 5 }), await open({ poolSize: 5 })];
+    const key = hash();
+    await a.savePushedAuthorizationRequest({ key, request: { clientId: 'app', redirectUri: 'https://app.example/cb', scope: '', resources: [], codeChallenge: hash(), prompt: [] }, expiresAt: now() + 60 });
+    const taken = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).takePushedAuthorizationRequest(key, now())));
+    assert.equal(taken.filter(Boolean).length, 1);
+  });
+
   test('purgeExpired deletes at most `limit` rows across kinds and keeps live rows', async () => {
     const store = await open();
     const t = now();

@@ -147,6 +147,27 @@ describe('SqliteStore', () => {
     assert.equal(user_version, sqliteMigrations.length);
   });
 
+  it('migration 2 keeps the clients of a version 1 file, without the fields they never had', async () => {
+    const path = dbFile();
+    const db = new DatabaseSync(path);
+    db.exec(sqliteMigrations[0]);
+    db.exec('PRAGMA user_version = 1');
+    db.prepare(
+      "INSERT INTO clients VALUES ('old', 'client_secret_basic', 'hash', NULL, NULL, NULL, 'openid', '[]', 1, 30, 100, 1000, 60, 'jwt', 120, 7)",
+    ).run();
+    db.close();
+    const store = await openSqliteStore(path);
+    try {
+      assert.deepStrictEqual(await store.getClient('old'), {
+        clientId: 'old', authMethod: 'client_secret_basic', secretHash: 'hash', scope: 'openid', resources: [], rotation: true,
+        retryWindow: 30, idleTtl: 100, absoluteTtl: 1000, accessTokenTtl: 60, accessTokenFormat: 'jwt', idTokenTtl: 120, createdAt: 7,
+      });
+      assert.equal(await store.getConsent('old', 'anyone'), undefined);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('refuses a file whose schema is newer than this code', async () => {
     const path = dbFile();
     const db = new DatabaseSync(path);
