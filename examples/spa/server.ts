@@ -3,9 +3,9 @@
  *
  * | path              | what                                                                  |
  * | ----------------- | --------------------------------------------------------------------- |
- * | `/`, `/app.js`    | the SPA; `app.ts` is bundled with esbuild when the server starts       |
+ * | `/`, `/app.js`    | the SPA (also its redirection URI); `app.ts` is bundled with esbuild when the server starts |
  * | `/oauth/...`      | our authorization server (issuer `<origin>/oauth`), DPoP nonces required |
- * | `POST /demo/sign-in` | demo only: stands in for a login and code exchange, issuing a grant bound to the posted DPoP thumbprint |
+ * | `/login`          | the application's own sign-in and consent pages, on `server.interactions` (`login.ts`) |
  * | `GET /api/me`     | a protected resource: a DPoP-bound JWT access token, checked against the JWKS, and a proof with `ath` |
  *
  * Run it with `npx node examples/spa/server.ts` (`PORT`, default 8081) and open the printed URL.
@@ -33,6 +33,7 @@ import type { Store } from '../../packages/server/src/core/store.ts';
 import { createNodeHandler } from '../../packages/server/src/http/node-handler.ts';
 import { createAuthorizationServer } from '../../packages/server/src/server.ts';
 import { openSqliteStore } from '../../packages/server/src/stores/sqlite-store.ts';
+import { createLoginPages } from './login.ts';
 
 /** Options of {@link startExampleServer}. */
 export interface ExampleServerOptions {
@@ -93,8 +94,12 @@ export async function startExampleServer(options: ExampleServerOptions = {}): Pr
     onEvent: (e) => events.push(e),
     // RFC 9449 section 8: every proof at the token endpoint must carry a current server nonce.
     dpop: { requireNonce: true },
+    // The authorization endpoint sends the browser to this application's own sign-in page.
+    interactionUrl: `${origin}/login`,
   });
-  await server.registerClient({ clientId, authMethod: 'none', scope, resources: [`${origin}/api`] });
+  // A public client whose redirection URI is the page itself.
+  await server.registerClient({ clientId, authMethod: 'none', scope, resources: [`${origin}/api`], redirectUris: [`${origin}/`] });
+  const login = createLoginPages(server);
 
   const html = readFileSync(new URL('./index.html', import.meta.url), 'utf8');
   const script = await bundle();
@@ -138,18 +143,12 @@ export async function startExampleServer(options: ExampleServerOptions = {}): Pr
     if (req.method === 'GET' && path === '/') return send(res, 200, html, { 'content-type': 'text/html; charset=utf-8' });
     if (req.method === 'GET' && path === '/app.js') return send(res, 200, script, { 'content-type': 'text/javascript; charset=utf-8' });
     if (req.method === 'GET' && path === '/api/me') return resource(req, res);
-    if (req.method === 'POST' && path === '/demo/sign-in') {
-      // Demo only: a real app gets here through its login and an authorization code exchange
-      // with a DPoP proof; the grant is bound to the key the browser generated.
+    if (path === '/login') {
       let body = '';
       for await (const chunk of req) body += chunk;
-      const { jkt } = JSON.parse(body || '{}') as { jkt?: string };
-      try {
-        const { tokens } = await server.issueGrant({ clientId, subject: 'demo-user', scope, resources: [`${origin}/api`], dpopJkt: jkt });
-        return send(res, 200, tokens);
-      } catch (error) {
-        return send(res, 400, { error: 'invalid_request', error_description: (error as Error).message });
-      }
+      const answer = await login({ method: req.method ?? 'GET', url: new URL(req.url ?? '/', origin), cookie: req.headers.cookie, body });
+      res.writeHead(answer.status, answer.headers);
+      return void res.end(answer.body);
     }
     send(res, 404, { error: 'not_found' });
   }

@@ -18,6 +18,7 @@ import { Configuration } from '../../../client/src/configuration.ts';
 import { getDPoPHandle, randomDPoPKeyPair } from '../../../client/src/dpop.ts';
 import { OAuthResponseError } from '../../../client/src/errors.ts';
 import { refreshTokenGrant } from '../../../client/src/refresh-token-grant.ts';
+import { ready, signInThroughPages } from './support/example-sign-in.ts';
 
 const executablePath = '/usr/bin/chromium';
 const ci = process.env.CI === 'true' || process.env.CI === '1';
@@ -36,7 +37,7 @@ describe('example SPA in headless Chromium: a DPoP-bound session', { skip: missi
     const page = await context.newPage();
     page.on('pageerror', (error) => console.error('page error:', error));
     await page.goto(app.url);
-    await page.waitForSelector('body[data-ready="true"]', { timeout: 10_000 });
+    await ready(page);
     return page;
   };
   const shot = (page: Page, name: string) => page.screenshot({ path: `${artifacts}${name}.png`, fullPage: true });
@@ -65,7 +66,9 @@ describe('example SPA in headless Chromium: a DPoP-bound session', { skip: missi
     const key = await tabA.evaluate(() => window.demo.keyCheck());
     assert.equal(key.extractable, false);
     assert.equal(key.exportError, 'InvalidAccessError');
-    const tokens = await tabA.evaluate(() => window.demo.signIn());
+    // Through the authorization endpoint and the application's own sign-in and consent pages.
+    assert.equal((await signInThroughPages(tabA, 'demo-user')).subject, 'demo-user');
+    const tokens = (await tabA.evaluate(() => window.demo.tokens()))!;
     assert.equal(tokens.tokenType, 'dpop');
     familyId = app.events.find((e) => e.type === 'grant.issued')!.familyId!;
     assert.equal((await app.store.getGrant(familyId))!.dpopJkt, key.jkt, 'the family is bound to the browser key');
@@ -118,7 +121,7 @@ describe('example SPA in headless Chromium: a DPoP-bound session', { skip: missi
   it('the key and the session survive a reload (IndexedDB)', async () => {
     const { jkt } = await tabA.evaluate(() => window.demo.keyCheck());
     await tabA.reload();
-    await tabA.waitForSelector('body[data-ready="true"]');
+    await ready(tabA);
     assert.equal((await tabA.evaluate(() => window.demo.keyCheck())).jkt, jkt);
     assert.equal((await tabA.evaluate(() => window.demo.callApi())).status, 200);
     assert.match((await tabA.textContent('#status'))!, /HTTP 200/);
