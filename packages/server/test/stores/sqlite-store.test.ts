@@ -147,7 +147,7 @@ describe('SqliteStore', () => {
     assert.equal(user_version, sqliteMigrations.length);
   });
 
-  it('migration 2 keeps the clients of a version 1 file, without the fields they never had', async () => {
+  it('later migrations keep the clients of a version 1 file, without the fields they never had', async () => {
     const path = dbFile();
     const db = new DatabaseSync(path);
     db.exec(sqliteMigrations[0]);
