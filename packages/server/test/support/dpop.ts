@@ -18,9 +18,10 @@ export async function proofKey(): Promise<ProofKey> {
   return { privateKey, jwk, jkt: await calculateJwkThumbprint(jwk) };
 }
 
-/** A fresh proof for `method` at `url`; with `accessToken`, its `ath`. */
-export function proof(key: ProofKey, method: string, url: string, accessToken?: string): Promise<string> {
+/** A fresh proof for `method` at `url`; with `accessToken`, its `ath`; with `nonce`, the server's nonce. */
+export function proof(key: ProofKey, method: string, url: string, accessToken?: string, nonce?: string): Promise<string> {
   const payload: Record<string, unknown> = { htm: method, htu: url, jti: randomUUID() };
+  if (nonce !== undefined) payload.nonce = nonce;
   if (accessToken !== undefined) payload.ath = createHash('sha256').update(accessToken).digest('base64url');
   return new SignJWT(payload)
     .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.jwk })

@@ -40,7 +40,7 @@ export interface Harness {
 export async function startHarness(
   options: { store?: Store; basePath?: string; signingThread?: boolean; cors?: CorsOptions; frozenClock?: boolean } & Pick<
     AuthorizationServerOptions,
-    'interactionUrl' | 'devLogin' | 'userClaims' | 'verifyPassword'
+    'interactionUrl' | 'devLogin' | 'userClaims' | 'verifyPassword' | 'dpop'
   > = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'rg-test-'));
@@ -66,6 +66,7 @@ export async function startHarness(
     devLogin: options.devLogin,
     userClaims: options.userClaims,
     verifyPassword: options.verifyPassword,
+    dpop: options.dpop,
   });
   http.on('request', createNodeHandler(server));
   const h: Harness = {

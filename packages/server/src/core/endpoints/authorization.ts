@@ -21,7 +21,7 @@ import type { AuthorizationRequest, ClientRecord } from '../types.ts';
 /** RFC 9126 section 2.2: the URN prefix of a pushed request's `request_uri`. */
 export const requestUriPrefix = 'urn:ietf:params:oauth:request_uri:';
 
-/** The longest query string (or form) accepted, in bytes; longer ones get 414. */
+/** The longest query string (or form) accepted, in characters; longer ones get 414 (a form: 413). */
 export const maxAuthorizationRequestBytes = 8192;
 
 /**
@@ -56,7 +56,9 @@ async function authorize(ctx: ServerContext, req: CoreRequest): Promise<CoreResp
     raw = q === -1 ? '' : req.url.slice(q + 1);
   }
   if (raw.length > maxAuthorizationRequestBytes) {
-    return refused(ctx, new OAuthError('invalid_request', 'The authorization request is too large.', { status: 414 }));
+    // 414 URI Too Long for a query, 413 Content Too Large for a form.
+    const status = req.method.toUpperCase() === 'POST' ? 413 : 414;
+    return refused(ctx, new OAuthError('invalid_request', 'The authorization request is too large.', { status }));
   }
   const params = new URLSearchParams(raw);
 

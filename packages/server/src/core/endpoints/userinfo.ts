@@ -11,6 +11,7 @@
  * | token in the header and the body                          | 400 `invalid_request`                   |
  * | unknown, expired, revoked, family revoked, other audience | 401 `invalid_token`                     |
  * | DPoP-bound token without a valid proof by its key (`ath`) | 401 `invalid_token`, `WWW-Authenticate: DPoP` |
+ * | server nonces required and the proof has none or a stale one | 401 `use_dpop_nonce` with `DPoP-Nonce` (RFC 9449 section 9) |
  * | scope without `openid`                                    | 403 `insufficient_scope`                |
  */
 import type { ServerContext } from '../context.ts';
@@ -75,8 +76,16 @@ export async function userinfoEndpoint(ctx: ServerContext, req: CoreRequest): Pr
       { header: req.headers.dpop, method: req.method, url: ctx.endpoints.userinfo, now, accessToken: token },
       { settings: ctx.dpop, store: ctx.store },
     ).catch((error: unknown) => {
-      if (error instanceof OAuthError && error.error !== 'use_dpop_nonce') throw invalid(`DPoP proof: ${error.detail ?? error.description}`, true);
-      throw error;
+      if (!(error instanceof OAuthError)) throw error;
+      if (error.error === 'use_dpop_nonce') {
+        // RFC 9449 section 9: a resource server asks for a nonce with 401 and the DPoP challenge.
+        throw new OAuthError('use_dpop_nonce', error.description, {
+          status: 401,
+          detail: error.detail,
+          headers: { ...error.headers, 'www-authenticate': `DPoP realm="${realm}", error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof", algs="${ctx.dpop.algorithms.join(' ')}"` },
+        });
+      }
+      throw invalid(`DPoP proof: ${error.detail ?? error.description}`, true);
     });
     if (!proof || proof.jkt !== found.jkt) throw invalid('no DPoP proof by the key the token is bound to', true);
   } else if (scheme === 'DPoP') {

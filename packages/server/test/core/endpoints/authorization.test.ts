@@ -134,6 +134,20 @@ describe('authorization endpoint', () => {
     assert.equal(wrongType.location, undefined);
   });
 
+  it('an oversized form gets 413, as a page (over 8 KiB) or, past the 64 KiB body limit, as JSON; a query past Node\'s header limit 431', async () => {
+    const params = Object.fromEntries(Object.entries(ok({ login_hint: 'x'.repeat(9000) })).filter((e): e is [string, string] => e[1] !== undefined));
+    const page = await visit(`${h.issuer}/authorize`, { form: params });
+    assert.equal(page.status, 413);
+    assert.match(page.headers.get('content-type')!, /text\/html/);
+    const huge = await visit(`${h.issuer}/authorize`, { form: { ...params, login_hint: 'x'.repeat(70_000) } });
+    assert.equal(huge.status, 413);
+    assert.equal(JSON.parse(huge.text).error, 'invalid_request');
+    const longQuery = await visit(authorizeUrl(h, ok({ login_hint: 'x'.repeat(20_000) })));
+    assert.equal(longQuery.status, 431);
+    // The server still answers afterwards.
+    interactionOf(await visit(authorizeUrl(h, ok())));
+  });
+
   it('escapes nothing it did not write: the error page never reflects request input', async () => {
     const res = await visit(authorizeUrl(h, ok({ client_id: '<script>alert(1)</script>' })));
     assert.equal(res.status, 400);

@@ -74,6 +74,27 @@ describe('UserInfo endpoint', () => {
     assert.equal(ok.json.sub, 'alice');
   });
 
+  it('with server nonces required, a proof without one gets 401 use_dpop_nonce and a DPoP-Nonce to retry with (RFC 9449 section 9)', async () => {
+    const strict = await startHarness({ dpop: { requireNonce: true } });
+    try {
+      await strict.client({ clientId: 'app', authMethod: 'none' });
+      const key = await proofKey();
+      const { tokens } = await strict.server.issueGrant({ clientId: 'app', subject: 'alice', scope: 'openid', dpopJkt: key.jkt });
+      const url = `${strict.issuer}/userinfo`;
+      const ask = (dpop: string) => fetch(url, { headers: { authorization: `DPoP ${tokens.access_token}`, dpop } });
+      const first = await ask(await proof(key, 'GET', url, tokens.access_token));
+      assert.equal(first.status, 401);
+      assert.match(first.headers.get('www-authenticate')!, /^DPoP .*error="use_dpop_nonce"/);
+      const nonce = first.headers.get('dpop-nonce')!;
+      assert.ok(nonce);
+      const retried = await ask(await proof(key, 'GET', url, tokens.access_token, nonce));
+      assert.equal(retried.status, 200, await retried.clone().text());
+      assert.equal((await retried.json()).sub, 'alice');
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('refusals, each with its status and challenge', async () => {
     const valid = (await h.server.issueGrant({ clientId: 'app', subject: 'alice', scope: 'openid' })).tokens.access_token;
     const noOpenid = (await h.server.issueGrant({ clientId: 'app', subject: 'alice', scope: 'email' })).tokens.access_token;
