@@ -183,6 +183,19 @@ describe('authorization_code grant', () => {
     assert.equal(res.status, 200, res.text);
   });
 
+  it('a client not allowed the refresh grant gets no refresh token; without offline_access neither', async () => {
+    await h.client({ clientId: 'no-refresh', authMethod: 'none', redirectUris: [redirectUri], grantTypes: ['authorization_code'] });
+    const c = await code('no-refresh');
+    const res = await exchange(h, { client_id: 'no-refresh', code: c.code, redirect_uri: redirectUri, code_verifier: c.verifier });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.refresh_token, undefined);
+    const openidOnly = await code('pub', { scope: 'openid profile' });
+    const plain = await exchange(h, { client_id: 'pub', code: openidOnly.code, redirect_uri: redirectUri, code_verifier: openidOnly.verifier });
+    assert.equal(plain.status, 200, plain.text);
+    assert.equal(plain.json.refresh_token, undefined, 'OIDC Core section 11: openid without offline_access');
+    assert.ok(plain.json.id_token);
+  });
+
   it('never stores a code: only its hash', async () => {
     const c = await code();
     const { DatabaseSync } = await import('node:sqlite');
