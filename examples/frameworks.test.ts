@@ -97,7 +97,7 @@ for (const framework of ['express', 'fastify', 'hono']) {
       await cli('clients', 'add', '--db', db, '--id', 'spa', '--auth-method', 'none', '--scope', 'offline_access read');
       const spa = await discovery(new URL(issuer), 'spa', undefined, None());
       const DPoP = getDPoPHandle(spa, await randomDPoPKeyPair());
-      const bound = JSON.parse(await cli('grants', 'issue', '--db', db, '--issuer', issuer, '--client', 'spa', '--subject', 'bob', '--scope', 'offline_access read', '--dpop-jkt', await DPoP.calculateThumbprint(), '--json'));
+      const bound = JSON.parse(await cli('grants', 'issue', '--db', db, '--issuer', issuer, '--client', 'spa', '--subject', 'bob', '--scope', 'offline_access read', `--dpop-jkt=${await DPoP.calculateThumbprint()}`, '--json')); // '=': a base64url thumbprint may start with '-'
       const dpop = await refreshTokenGrant(spa, bound.refresh_token, undefined, { DPoP });
       assert.equal(dpop.token_type, 'dpop');
       await assert.rejects(refreshTokenGrant(spa, dpop.refresh_token!), { error: 'invalid_grant' });
