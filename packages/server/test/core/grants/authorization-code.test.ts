@@ -30,10 +30,11 @@ describe('authorization_code grant', () => {
   async function code(clientId = 'pub', extra: Record<string, string | undefined> = {}, subject = 'alice') {
     const { verifier, challenge } = pkce();
     const params = codeRequest(clientId, extra.redirect_uri ?? redirectUri, challenge, { nonce: 'n-' + verifier.slice(0, 8), ...extra });
-    const to = await signIn(h, params, { subject, authTime: Math.floor(Date.now() / 1000) - 7 });
+    const authTime = Math.floor(Date.now() / 1000) - 7;
+    const to = await signIn(h, params, { subject, authTime });
     const value = to.searchParams.get('code');
     assert.ok(value, to.href);
-    return { code: value, verifier, params };
+    return { code: value, verifier, params, authTime };
   }
 
   it('exchanges a code for tokens; the id_token carries nonce, auth_time and at_hash; the family rotates', async () => {
@@ -47,7 +48,7 @@ describe('authorization_code grant', () => {
     const { payload } = await jwtVerify(res.json.id_token, createRemoteJWKSet(new URL(`${h.issuer}/jwks`)), { issuer: h.issuer, audience: 'pub' });
     assert.equal(payload.sub, 'alice');
     assert.equal(payload.nonce, c.params.nonce);
-    assert.equal(payload.auth_time, Math.floor(Date.now() / 1000) - 7);
+    assert.equal(payload.auth_time, c.authTime, 'the authentication time the application reported');
     const digest = createHash('sha256').update(res.json.access_token).digest();
     assert.equal(payload.at_hash, digest.subarray(0, 16).toString('base64url'));
 

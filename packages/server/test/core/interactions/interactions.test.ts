@@ -19,7 +19,8 @@ describe('interactions: the application signs the user in', () => {
   const invalidReference = (error: unknown) => error instanceof OAuthError && error.error === 'invalid_request';
 
   before(async () => {
-    h = await startHarness({ interactionUrl: loginPage });
+    // A frozen clock: time moves only through advance(), so exact seconds (auth_time, max_age) never tick by.
+    h = await startHarness({ interactionUrl: loginPage, frozenClock: true });
     await h.client({ clientId: 'app', authMethod: 'none', scope: 'openid offline_access profile', redirectUris: [redirectUri] });
   });
   after(() => h.close());
@@ -125,10 +126,11 @@ describe('interactions: the application signs the user in', () => {
   });
 
   it('prompt=login and max_age: an older authentication is refused (the user signs in again)', async () => {
-    const now = Math.floor(Date.now() / 1000);
     const loginRef = await start({ prompt: 'login' });
     const details = await h.server.interactions.get(loginRef);
-    assert.ok(details.authenticatedAfter! >= now - 1);
+    // prompt=login: authenticated at or after the request, which arrived at the (frozen) now.
+    const now = details.authenticatedAfter!;
+    assert.equal(now, (await h.server.interactions.get(await start())).expiresAt - 1800);
     await assert.rejects(h.server.interactions.finishLogin(loginRef, { subject: 'ann', authTime: now - 3600 }), TypeError);
     await h.server.interactions.finishLogin(loginRef, { subject: 'ann', authTime: details.authenticatedAfter! });
 
