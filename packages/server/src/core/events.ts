@@ -71,9 +71,10 @@ export function eventLevel(event: ServerEvent): LogLevel {
     case 'client_auth.failed':
     case 'refresh_token.reuse_detected':
     case 'refresh_token.shadowing_detected':
+    case 'authorization_code.replayed':
       return 'warn';
     case 'grant.revoked':
-      return event.reason === 'reuse' || event.reason === 'shadowing' ? 'warn' : 'info';
+      return event.reason === 'reuse' || event.reason === 'shadowing' || event.reason === 'code_replay' ? 'warn' : 'info';
     default:
       return 'info';
   }

@@ -45,7 +45,7 @@ describe('router events', () => {
   it('request.failed carries the endpoint', async () => {
     const { clientSecret } = await h.client({ clientId: 'c2', scope: 'read' });
     const before = h.events.length;
-    await h.post('/token', { grant_type: 'password' }, h.basic('c2', clientSecret));
+    await h.post('/token', { grant_type: 'client_credentials' }, h.basic('c2', clientSecret));
     const [event] = h.events.slice(before);
     assert.deepEqual([event.type, event.error, event.endpoint, event.reason], ['request.failed', 'unsupported_grant_type', '/token', undefined]);
   });

@@ -49,6 +49,11 @@ describe('JSON line logger', () => {
       [{ type: 'request.failed', error: 'temporarily_unavailable' }, 'warn'],
       [{ type: 'request.failed', error: 'server_error' }, 'error'],
       [{ type: 'maintenance.failed' }, 'error'],
+      [{ type: 'authorization_code.replayed' }, 'warn'],
+      [{ type: 'grant.revoked', reason: 'code_replay' }, 'warn'],
+      [{ type: 'authorization_code.issued' }, 'info'],
+      [{ type: 'authorization.failed', error: 'access_denied' }, 'info'],
+      [{ type: 'consent.granted' }, 'info'],
     ];
     for (const [event, level] of cases) assert.equal(eventLevel({ at: 0, ...event } as ServerEvent), level, JSON.stringify(event));
     const { logger, records } = capture('warn');

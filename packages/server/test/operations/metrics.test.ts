@@ -47,7 +47,7 @@ describe('metrics', () => {
       assert.equal((await postForm(token, { grant_type: 'refresh_token', refresh_token: kept, client_id: 'ghost', client_secret: 'x' })).status, 401);
       assert.equal((await postForm(token, { grant_type: 'refresh_token', refresh_token: kept, client_id: 'ghost' })).status, 401);
       assert.equal((await postForm(token, { grant_type: 'refresh_token', refresh_token: kept })).status, 401);
-      assert.equal((await postForm(token, { grant_type: 'password' }, auth)).status, 400); // unsupported_grant_type
+      assert.equal((await postForm(token, { grant_type: 'client_credentials' }, auth)).status, 400); // unsupported_grant_type
 
       const res = await fetch(`${ops.url}/metrics`);
       assert.equal(res.status, 200);

@@ -45,7 +45,7 @@ async function asPage(ctx: ServerContext, work: () => Promise<CoreResponse>): Pr
     return await work();
   } catch (error) {
     const failure = toOAuthError(error);
-    ctx.emit({ type: 'request.failed', at: ctx.now(), error: failure.error, detail: failure.detail ?? failure.description, reason: 'dev-login' });
+    ctx.emit({ type: 'request.failed', at: ctx.now(), error: failure.error, detail: failure.detail ?? failure.description, endpoint: '/dev-login' });
     return html(failure.status, problemPage('Something went wrong', failure.description, `${ctx.issuer}/dev-login/start`), failure.headers);
   }
 }

@@ -59,7 +59,7 @@ export async function authorizationCodeGrant(ctx: ServerContext, req: Authorizat
   const verifier = requireParam(params, 'code_verifier');
   const now = ctx.now();
   const refuse = (reason: string, familyId?: string) => {
-    ctx.emit({ type: 'request.failed', at: now, clientId: client.clientId, familyId, error: 'invalid_grant', reason, detail: `authorization code ${reason}` });
+    ctx.emit({ type: 'request.failed', at: now, clientId: client.clientId, familyId, error: 'invalid_grant', reason, endpoint: '/token', detail: `authorization code ${reason}` });
     return new OAuthError('invalid_grant', invalidCode, { detail: reason, reported: true });
   };
 
