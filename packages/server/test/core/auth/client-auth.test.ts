@@ -374,7 +374,8 @@ describe('authenticateClient with the real SQLite store', () => {
 describe('client assertion lifetime over HTTP (finding 6)', () => {
   it('a one-hour assertion refreshes; past the client’s own limit it is invalid_client, the precise reason in the event', async () => {
     const { startHarness } = await import('../../support/harness.ts');
-    const h = await startHarness({ signingThread: false });
+    // Frozen: the event states the distance to exp in whole seconds, which must not tick by under load.
+    const h = await startHarness({ signingThread: false, frozenClock: true });
     try {
       const { publicKey, privateKey } = await generateKeyPair('ES256');
       const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' } as Jwk] };
