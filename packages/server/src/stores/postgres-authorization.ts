@@ -5,7 +5,7 @@
  * (a concurrent one waits for the row lock, then finds it used), a pushed request is taken by
  * one `DELETE ... RETURNING`.
  */
-import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import type { PoolClient, QueryResultRow } from 'pg';
 import { authorizationCodeRetention, type CodeRedemption } from '../core/store.ts';
 import type {
   AuthorizationCodeRecord,
@@ -15,10 +15,12 @@ import type {
   NewRefreshToken,
   PushedAuthorizationRequestRecord,
 } from '../core/types.ts';
+import type { Queries } from './postgres-faults.ts';
 
 /** What the tables need from the store: its pool, its schema, and its transactions. */
 export interface PostgresAuthorizationDeps {
-  pool: Pool;
+  /** Single statements, connection failures thrown as StoreUnavailableError (`mapFaults`). */
+  pool: Queries;
   /** The quoted schema name. */
   schema: string;
   /** Runs `work` in one transaction, retrying serialization failures. */

@@ -3,10 +3,15 @@
  * across them because {@link PostgresStore.useRefreshToken} locks the token's row
  * (`SELECT ... FOR UPDATE`) for the whole read-decide-write, and single-use keys hold because
  * {@link PostgresStore.consumeOnce} is one `INSERT ... ON CONFLICT` statement.
+ *
+ * Refreshes are group-committed (`postgres-group-commit.ts`), and client lookups that arrive
+ * together share one query. A lost connection never ends the process: every pooled connection
+ * has an `'error'` listener, a connection that failed is released as broken, the pool opens
+ * new ones as needed, and the failure reaches the caller as a {@link StoreUnavailableError}
+ * (503 with `Retry-After`) rather than a 500 (`postgres-faults.ts`).
  */
-import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import {
   lastUse,
   type GrantFilter,
@@ -17,26 +22,22 @@ import {
   type RefreshUse,
   type Store,
   type StoreCapabilities,
+  type StoreStats,
 } from '../core/store.ts';
 import type {
-  AccessTokenFormat,
   AuthorizationCodeRecord,
   ClientRecord,
   ConsentRecord,
   GrantRecord,
-  GrantType,
-  Jwk,
-  JwtBearerIssuer,
   NewRefreshToken,
   OpaqueAccessTokenRecord,
   PushedAuthorizationRequestRecord,
-  RefreshTokenRecord,
-  RefreshTokenState,
-  SigningAlg,
   SigningKeyRecord,
-  TokenEndpointAuthMethod,
 } from '../core/types.ts';
 import { PostgresAuthorizationTables } from './postgres-authorization.ts';
+import { asUnavailable, connectFailed, isConnectionFailure, mapFaults, watchConnection, type Queries } from './postgres-faults.ts';
+import { backoff, maxAttempts, RefreshGroupCommit, retryableCodes } from './postgres-group-commit.ts';
+import { json, num, toClient, toGrant, toOpaque, toSigningKey, toToken, withOptional } from './postgres-rows.ts';
 import { migrate, quoteIdent } from './postgres-schema.ts';
 
 /** Options of {@link openPostgresStore}. */
@@ -45,20 +46,33 @@ export interface PostgresStoreOptions {
   schema?: string;
   /** Maximum connections in the pool. Default 10. */
   poolSize?: number;
+  /**
+   * How long a call waits for a connection (a new one, or a pooled one coming free) before it
+   * fails with {@link StoreUnavailableError}, in ms. Default 5000.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Most refreshes committed in one transaction (group commit). Default 256; 1 gives every
+   * refresh a transaction of its own.
+   */
+  maxBatch?: number;
+  /**
+   * Most group-commit transactions under way at once, each on its own pooled connection.
+   * Default 2: while one batch waits for its commit, the next one collects the refreshes that
+   * arrive meanwhile.
+   */
+  maxBatchesInFlight?: number;
   /** How often the background purge runs, in milliseconds; 0 turns it off. Default 60000. */
   purgeIntervalMs?: number;
   /** Rows the background purge deletes per statement batch. Default 500. */
   purgeBatch?: number;
 }
 
-/** SQLSTATEs of transient contention: serialization_failure, deadlock_detected. */
-const retryableCodes = new Set(['40001', '40P01']);
-const maxAttempts = 8;
-
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 /**
- * Opens (and migrates) a PostgreSQL store.
+ * Opens (and migrates) a PostgreSQL store. Its connections identify themselves as
+ * `refresh-grant` in `pg_stat_activity` unless the URL sets `application_name`.
  *
  * @example
  * ```ts
@@ -72,9 +86,18 @@ export async function openPostgresStore(
   options: PostgresStoreOptions = {},
 ): Promise<PostgresStore> {
   const schema = options.schema ?? 'public';
-  const pool = new pg.Pool({ connectionString, max: options.poolSize ?? 10 });
-  // An idle client's error (server restart) must not crash the process; the pool drops it.
-  pool.on('error', (error) => process.stderr.write(`refresh-grant postgres: idle client error: ${error.message}\n`));
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    keepAlive: true,
+    fallback_application_name: 'refresh-grant',
+  });
+  // Every connection listens for its own errors for as long as it lives (postgres-faults.ts).
+  pool.on('connect', watchConnection);
+  // An idle connection's error (a restart, a terminated backend): the pool has dropped it and
+  // opens a new one when needed.
+  pool.on('error', (error) => process.stderr.write(`refresh-grant postgres: idle connection lost: ${error.message}\n`));
   try {
     const client = await pool.connect();
     try {
@@ -96,7 +119,9 @@ export async function openPostgresStore(
 export class PostgresStore implements Store {
   readonly capabilities: StoreCapabilities;
 
-  readonly #pool: Pool;
+  /** Single statements, on whichever pooled connection is free; connection failures mapped. */
+  readonly #pool: Queries;
+  readonly #connections: Pool;
   /** Table names, qualified with the quoted schema. */
   readonly #t: {
     clients: string;
@@ -111,16 +136,16 @@ export class PostgresStore implements Store {
   #purgeTimer: NodeJS.Timeout | undefined;
   #purging: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
-  /** Pooled connections that hold the prepared read of {@link PostgresStore.useRefreshToken}. */
-  readonly #prepared = new WeakSet<PoolClient>();
-  /** That statement's name, one per schema (a pool might serve stores of several schemas). */
-  readonly #readName: string;
   /** Authorization codes, pushed requests, consents. */
   readonly #auth: PostgresAuthorizationTables;
+  readonly #refreshes: RefreshGroupCommit;
+  /** The client lookup of this turn of the event loop, which later calls of the turn join. */
+  #clientLookup: { ids: Set<string>; rows: Promise<Map<string, ClientRecord>> } | undefined;
 
   /** @internal Use {@link openPostgresStore}. */
   constructor(pool: Pool, schema: string, options: PostgresStoreOptions = {}) {
-    this.#pool = pool;
+    this.#connections = pool;
+    this.#pool = mapFaults(pool);
     const s = quoteIdent(schema);
     this.#t = {
       clients: `${s}.clients`,
@@ -132,12 +157,15 @@ export class PostgresStore implements Store {
       keys: `${s}.signing_keys`,
     };
     this.#auth = new PostgresAuthorizationTables({
-      pool,
+      pool: this.#pool,
       schema: s,
       transaction: (work) => this.#transaction(work),
       insertGrant: (db, grant, firstToken) => this.#insertGrant(db, grant, firstToken),
     });
-    this.#readName = `rg_use_refresh_token_${createHash('sha256').update(schema).digest('hex').slice(0, 16)}`;
+    this.#refreshes = new RefreshGroupCommit(pool, this.#t, {
+      maxBatch: Math.max(1, options.maxBatch ?? 256),
+      maxInFlight: Math.max(1, options.maxBatchesInFlight ?? 2),
+    });
     this.#purgeBatch = options.purgeBatch ?? 500;
     const interval = options.purgeIntervalMs ?? 60_000;
     this.capabilities = { sharedAcrossProcesses: true, purgesInBackground: interval > 0 };
@@ -149,9 +177,26 @@ export class PostgresStore implements Store {
 
   // --- clients -----------------------------------------------------------------------
 
+  /**
+   * The lookups made during one turn of the event loop share one query, sent after the turn's
+   * I/O callbacks: so it reads a state at least as new as every one of them, and the requests
+   * that arrive together cost one round trip instead of one each.
+   */
   async getClient(clientId: string): Promise<ClientRecord | undefined> {
-    const { rows } = await this.#pool.query(`SELECT * FROM ${this.#t.clients} WHERE client_id = $1`, [clientId]);
-    return rows[0] ? toClient(rows[0]) : undefined;
+    let lookup = this.#clientLookup;
+    if (!lookup) {
+      const ids = new Set<string>();
+      const rows = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+        this.#clientLookup = undefined;
+        const { rows } = await this.#pool.query(`SELECT * FROM ${this.#t.clients} WHERE client_id = ANY($1)`, [[...ids]]);
+        return new Map(rows.map((row): [string, ClientRecord] => [row.client_id, toClient(row)]));
+      });
+      lookup = this.#clientLookup = { ids, rows };
+    }
+    lookup.ids.add(clientId);
+    const client = (await lookup.rows).get(clientId);
+    // A copy per caller: the record is shared by every caller of the turn.
+    return client && { ...client };
   }
 
   async saveClient(client: ClientRecord): Promise<void> {
@@ -288,7 +333,7 @@ export class PostgresStore implements Store {
     return rows[0] ? toGrant(rows[0]) : undefined;
   }
 
-  async listGrants(filter: { subject?: string; clientId?: string }): Promise<GrantRecord[]> {
+  async listGrants(filter: GrantFilter): Promise<GrantRecord[]> {
     const { rows } = await this.#pool.query(
       `SELECT * FROM ${this.#t.grants}
        WHERE ($1::text IS NULL OR subject = $1) AND ($2::text IS NULL OR client_id = $2)
@@ -357,113 +402,16 @@ export class PostgresStore implements Store {
     return snapshot;
   }
 
-  async useRefreshToken(
+  /**
+   * Group-committed (`postgres-group-commit.ts`): the refreshes that arrive together share one
+   * transaction and one WAL flush; each is still decided under its token's and its grant's row
+   * locks, applied atomically, and answered only after the COMMIT.
+   */
+  useRefreshToken(
     tokenHash: string,
     decide: (snapshot: RefreshSnapshot | undefined) => RefreshDecision,
   ): Promise<RefreshUse> {
-    const t = this.#t;
-    return this.#withRetries(async (db) => {
-      // Two round trips in the common case: BEGIN + the locking read, then the write + COMMIT,
-      // each sent as one simple-protocol query. Such a query takes no parameters, so values
-      // are inlined with the driver's escapeLiteral or as checked integers, and the read is
-      // an SQL-level prepared statement (planned once per connection; its result is three
-      // json columns, so its shape survives later migrations).
-      // The read locks the token's row (and the grant's, so a concurrent revocation is
-      // ordered before or after us): concurrent callers line up on the token's row. Under
-      // READ COMMITTED a row locked after a wait is re-read at its latest version, but the
-      // unlocked successor keeps the statement's snapshot, so a successor the snapshot
-      // cannot see (inserted by the rotation we waited for) is read again below.
-      if (!this.#prepared.has(db)) {
-        await db.query(
-          `PREPARE ${this.#readName}(text) AS
-           SELECT row_to_json(t) AS token, row_to_json(g) AS "grant", row_to_json(s) AS successor
-           FROM ${t.tokens} t
-           JOIN ${t.grants} g ON g.family_id = t.family_id
-           LEFT JOIN ${t.tokens} s ON s.token_hash = t.successor_hash
-           WHERE t.token_hash = $1
-           FOR UPDATE OF t, g`,
-        ).catch((error: { code?: unknown }) => {
-          // duplicate_prepared_statement: another store on this pool, same schema, same text.
-          if (error.code !== '42P05') throw error;
-        });
-        this.#prepared.add(db);
-      }
-      const read = (await db.query(
-        `BEGIN; EXECUTE ${this.#readName}(${db.escapeLiteral(tokenHash)})`,
-      )) as unknown as QueryResult[];
-      const row = read[1]?.rows[0];
-      let snapshot: RefreshSnapshot | undefined;
-      if (row) {
-        snapshot = { token: toToken(row.token), grant: toGrant(row.grant) };
-        if (row.successor) snapshot.successor = toToken(row.successor);
-        else if (snapshot.token.successorHash !== undefined) {
-          const successor = await db.query(`SELECT * FROM ${t.tokens} WHERE token_hash = $1`, [
-            snapshot.token.successorHash,
-          ]);
-          if (successor.rows[0]) snapshot.successor = toToken(successor.rows[0]);
-        }
-      }
-
-      const decision = decide(snapshot);
-      if (!snapshot && decision.action !== 'reject') {
-        throw new Error(`useRefreshToken: cannot ${decision.action} an unknown token`);
-      }
-      const token = snapshot?.token;
-      let write = '';
-      switch (decision.action) {
-        case 'rotate': {
-          const now = decision.at ?? nowSeconds();
-          // RFC 9449 section 5: binding the family on proof rides in the same statement: the
-          // rotation happens only while the family is unbound (else nothing changes and the
-          // rotation fails below), and the binding only with the rotation.
-          const unbound = decision.bindDpopJkt === undefined ? '' :
-            ` AND EXISTS (SELECT 1 FROM ${t.grants} WHERE family_id = ${db.escapeLiteral(token!.familyId)} AND dpop_jkt IS NULL)`;
-          const bind = decision.bindDpopJkt === undefined ? '' : `, bound AS (
-              UPDATE ${t.grants} SET dpop_jkt = ${db.escapeLiteral(decision.bindDpopJkt)}, dpop_bound_from = r.generation + 1
-              FROM rotated r WHERE ${t.grants}.family_id = r.family_id AND ${t.grants}.dpop_jkt IS NULL
-              RETURNING 1)`;
-          // RFC 9700 section 4.14.2: the presented token is invalidated as its successor is
-          // issued, in one statement: the insert only happens if the update did.
-          write = `WITH rotated AS (
-              UPDATE ${t.tokens}
-              SET state = 'rotated', rotated_at = ${int(now)},
-                successor_hash = ${db.escapeLiteral(decision.successor.tokenHash)},
-                successor_sealed = ${db.escapeLiteral(decision.successorSealed)}
-              WHERE token_hash = ${db.escapeLiteral(tokenHash)} AND state = 'active'${unbound}
-              RETURNING family_id, generation)${bind}
-            INSERT INTO ${t.tokens} (token_hash, family_id, generation, created_at, expires_at, state)
-            SELECT ${db.escapeLiteral(decision.successor.tokenHash)}, family_id, generation + 1, ${int(now)},
-              ${int(decision.successor.expiresAt)}, 'active'
-            FROM rotated`;
-          break;
-        }
-        case 'reject':
-          if (decision.revokeFamily && token) {
-            // RFC 9700 section 4.14.2: on reuse, the whole family is revoked in the same transaction.
-            write = `UPDATE ${t.grants} SET revoked_at = ${int(decision.at ?? nowSeconds())},
-              revoked_reason = ${db.escapeLiteral(decision.reason)}
-              WHERE family_id = ${db.escapeLiteral(token.familyId)} AND revoked_at IS NULL`;
-          }
-          break;
-        case 'keep':
-          write = `UPDATE ${t.tokens} SET expires_at = ${int(decision.expiresAt)}, used_at = ${int(decision.at ?? nowSeconds())}
-            WHERE token_hash = ${db.escapeLiteral(tokenHash)}`;
-          break;
-        case 'replay':
-          // The family records the replay (shadowing detection reads it).
-          write = `UPDATE ${t.grants} SET replay_generation = ${int(token!.generation)}, replayed_at = ${int(decision.at ?? nowSeconds())}
-            WHERE family_id = ${db.escapeLiteral(token!.familyId)}`;
-          break;
-      }
-      const applied = write
-        ? ((await db.query(`${write};\nCOMMIT`)) as unknown as QueryResult[])[0]?.rowCount
-        : (await db.query('COMMIT'), undefined);
-      // A rotation that changed no row committed nothing: the same outcome as a rollback.
-      if (decision.action === 'rotate' && applied !== 1) {
-        throw new Error('useRefreshToken: cannot rotate a token that is not active');
-      }
-      return { snapshot, decision };
-    });
+    return this.#refreshes.use(tokenHash, decide);
   }
 
   // --- single-use identifiers --------------------------------------------------------
@@ -582,12 +530,20 @@ export class PostgresStore implements Store {
     return deleted;
   }
 
+  /** The pool's connections: open, idle, and callers waiting for one. */
+  stats(): StoreStats {
+    const pool = this.#connections;
+    return { pool: { size: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount } };
+  }
+
   async close(): Promise<void> {
     this.#closed ??= (async () => {
       clearInterval(this.#purgeTimer);
       this.#purgeTimer = undefined;
+      // Queued refreshes are committed (or fail) before the pool goes.
+      await this.#refreshes.drain();
       await this.#purging;
-      await this.#pool.end();
+      await this.#connections.end();
     })();
     return this.#closed;
   }
@@ -629,156 +585,36 @@ export class PostgresStore implements Store {
   /**
    * Runs `attempt` (which opens and commits its own transaction) on one pooled connection;
    * on any error rolls back, then retries serialization failures and deadlocks with a small
-   * jittered backoff and rethrows anything else. A connection whose rollback fails is dropped.
+   * jittered backoff and rethrows anything else. A connection that failed, or whose rollback
+   * fails, is released as broken; a connection failure is thrown as {@link StoreUnavailableError}.
    */
   async #withRetries<T>(attempt: (db: PoolClient) => Promise<T>): Promise<T> {
     for (let n = 1; ; n++) {
-      const db = await this.#pool.connect();
+      let db: PoolClient;
+      try {
+        db = await this.#connections.connect();
+      } catch (error) {
+        throw connectFailed(error);
+      }
       let broken: Error | undefined;
       try {
         return await attempt(db);
       } catch (error) {
+        if (isConnectionFailure(error, db)) {
+          broken = error as Error;
+          throw asUnavailable(error, 'transaction', db);
+        }
         try {
           await db.query('ROLLBACK');
         } catch (rollbackError) {
           broken = rollbackError as Error; // the connection is unusable: drop it from the pool
         }
         const code = (error as { code?: unknown }).code;
-        if (typeof code !== 'string' || !retryableCodes.has(code) || n >= maxAttempts) throw error;
+        if (typeof code !== 'string' || !retryableCodes.has(code) || n >= maxAttempts) throw asUnavailable(error, 'transaction');
       } finally {
         db.release(broken);
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 5 * 2 ** n)));
+      await backoff(n);
     }
   }
-
-}
-
-// --- rows to records (null columns become absent properties) ---------------------------
-
-/** JSON text for a jsonb parameter, or null. */
-function json(value: unknown): string | null {
-  return value === undefined || value === null ? null : JSON.stringify(value);
-}
-
-/** Copies the non-null optional values onto `record`. */
-function withOptional<T extends object>(record: T, optional: Record<string, unknown>): T {
-  for (const [name, value] of Object.entries(optional)) {
-    if (value !== null && value !== undefined) (record as Record<string, unknown>)[name] = value;
-  }
-  return record;
-}
-
-/** An integer as an SQL literal, for the simple-protocol queries that take no parameters. */
-function int(value: number): string {
-  if (!Number.isSafeInteger(value)) throw new TypeError(`not an integer: ${value}`);
-  return String(value);
-}
-
-/** A bigint column (returned by pg as a string) as a number, or null. */
-function num(value: unknown): number | null {
-  return value === null || value === undefined ? null : Number(value);
-}
-
-function toClient(row: QueryResultRow): ClientRecord {
-  return withOptional<ClientRecord>(
-    {
-      clientId: row.client_id,
-      authMethod: row.auth_method as TokenEndpointAuthMethod,
-      scope: row.scope,
-      resources: row.resources,
-      rotation: row.rotation,
-      retryWindow: Number(row.retry_window),
-      idleTtl: Number(row.idle_ttl),
-      absoluteTtl: Number(row.absolute_ttl),
-      accessTokenTtl: Number(row.access_token_ttl),
-      accessTokenFormat: row.access_token_format as AccessTokenFormat,
-      idTokenTtl: Number(row.id_token_ttl),
-      createdAt: Number(row.created_at),
-    },
-    {
-      secretHash: row.secret_hash,
-      secretSealed: row.secret_sealed,
-      jwks: row.jwks as { keys: Jwk[] } | null,
-      jwksUri: row.jwks_uri,
-      assertionMaxLifetime: num(row.assertion_max_lifetime),
-      redirectUris: row.redirect_uris as string[] | null,
-      grantTypes: row.grant_types as GrantType[] | null,
-      requirePushedAuthorizationRequests: row.require_par as boolean | null,
-      jwtBearerIssuers: row.jwt_bearer_issuers as JwtBearerIssuer[] | null,
-    },
-  );
-}
-
-function toGrant(row: QueryResultRow): GrantRecord {
-  return withOptional<GrantRecord>(
-    {
-      familyId: row.family_id,
-      clientId: row.client_id,
-      subject: row.subject,
-      scope: row.scope,
-      resources: row.resources,
-      authTime: Number(row.auth_time),
-      createdAt: Number(row.created_at),
-      expiresAt: Number(row.expires_at),
-    },
-    {
-      idTokenClaims: row.id_token_claims,
-      dpopJkt: row.dpop_jkt,
-      revokedAt: num(row.revoked_at),
-      revokedReason: row.revoked_reason,
-      dpopBoundFrom: num(row.dpop_bound_from),
-      replayGeneration: num(row.replay_generation),
-      replayedAt: num(row.replayed_at),
-    },
-  );
-}
-
-function toToken(row: QueryResultRow): RefreshTokenRecord {
-  return withOptional<RefreshTokenRecord>(
-    {
-      tokenHash: row.token_hash,
-      familyId: row.family_id,
-      generation: Number(row.generation),
-      createdAt: Number(row.created_at),
-      expiresAt: Number(row.expires_at),
-      state: row.state as RefreshTokenState,
-    },
-    {
-      rotatedAt: num(row.rotated_at),
-      successorHash: row.successor_hash,
-      successorSealed: row.successor_sealed,
-      usedAt: num(row.used_at),
-    },
-  );
-}
-
-function toOpaque(row: QueryResultRow): OpaqueAccessTokenRecord {
-  return withOptional<OpaqueAccessTokenRecord>(
-    {
-      tokenHash: row.token_hash,
-      jti: row.jti,
-      familyId: row.family_id,
-      clientId: row.client_id,
-      subject: row.subject,
-      scope: row.scope,
-      audience: row.audience,
-      issuedAt: Number(row.issued_at),
-      expiresAt: Number(row.expires_at),
-    },
-    { jkt: row.jkt },
-  );
-}
-
-function toSigningKey(row: QueryResultRow): SigningKeyRecord {
-  return withOptional<SigningKeyRecord>(
-    {
-      kid: row.kid,
-      alg: row.alg as SigningAlg,
-      publicJwk: row.public_jwk,
-      privateSealed: row.private_sealed,
-      createdAt: Number(row.created_at),
-    },
-    { retiredAt: num(row.retired_at), removeAfter: num(row.remove_after) },
-  );
 }
