@@ -29,6 +29,8 @@ export interface LoadConfig {
   driver?: 'http' | 'net';
   /** Server process ids (Linux): their CPU time in the measuring window is reported. */
   pids?: number[];
+  /** The database server's backend process ids serving the target (PostgreSQL), likewise. */
+  databasePids?: number[];
 }
 
 /** What one measurement gave. */
@@ -49,8 +51,14 @@ export interface LoadResult {
   p90: number;
   p99: number;
   max: number;
-  /** CPU time (user + system) of the server processes per successful refresh, in µs (Linux only). */
+  /**
+   * CPU time (user + system) of the server processes per successful refresh, in µs (Linux
+   * only): their CPU time between two moments divided by the refreshes completed between the
+   * same two moments (the window's edges, or as near after them as the load generator ran).
+   */
   serverCpuUs: number;
+  /** The same for the database's backends (PostgreSQL targets; NaN otherwise). */
+  databaseCpuUs: number;
   /** The same for the load generator itself. */
   loadCpuUs: number;
 }
@@ -169,6 +177,8 @@ async function run(config: LoadConfig): Promise<LoadResult> {
   let latencies = new Float64Array(1 << 16);
   let count = 0;
   let ok = 0;
+  /** Successful refreshes over the whole run (the CPU figures divide by these, edge to edge). */
+  let completed = 0;
   let errors = 0;
   let deadChains = 0;
   const errorKinds: Record<string, number> = {};
@@ -245,6 +255,11 @@ async function run(config: LoadConfig): Promise<LoadResult> {
       if (next) {
         token = next;
         failuresInARow = 0;
+        completed++;
+        // The window's edges, taken by whichever comes first: this completion or the timers
+        // (which a busy load generator may run late, or, past the last request, not at all).
+        if (t1 >= measureFrom) edgeSample('start');
+        if (t1 >= measureTo) edgeSample('end');
         if (t1 >= measureFrom && t1 <= measureTo) {
           ok++;
           if (count === latencies.length) {
@@ -266,18 +281,43 @@ async function run(config: LoadConfig): Promise<LoadResult> {
     }
   };
 
-  // CPU time at the window's edges.
+  // CPU time and completed refreshes at the window's edges. An edge is sampled once, by the
+  // first of: its timer, or a completion at or after it; the end falls back to the moment the
+  // load finished. So the end is never missing (it once was, when the end timer lost the race
+  // with the last virtual client, and the figure came out negative).
   const pids = config.pids ?? [];
-  const cpuAt = () => ({ server: pids.reduce((sum, pid) => sum + processCpuUs(pid), 0), self: process.cpuUsage() });
-  let cpuStart = cpuAt();
-  let cpuEnd = cpuStart;
-  const edges = [
-    setTimeout(() => (cpuStart = cpuAt()), measureFrom - performance.now()),
-    setTimeout(() => (cpuEnd = cpuAt()), measureTo - performance.now()),
+  const databasePids = config.databasePids ?? [];
+  // Per process, so that one that exits in the window (a database backend the pool closed)
+  // drops out of both edges instead of making the sum unknown.
+  const cpuOf = (list: number[]) => new Map(list.map((pid) => [pid, processCpuUs(pid)]));
+  const sample = () => ({ server: cpuOf(pids), database: cpuOf(databasePids), self: process.cpuUsage(), completed });
+  const cpuBetween = (from: Map<number, number>, to: Map<number, number>) => {
+    let sum = 0;
+    let known = 0;
+    for (const [pid, end] of to) {
+      const begin = from.get(pid);
+      if (begin === undefined || !Number.isFinite(begin) || !Number.isFinite(end)) continue;
+      sum += end - begin;
+      known++;
+    }
+    return known > 0 ? sum : NaN;
+  };
+  type Sample = ReturnType<typeof sample>;
+  const edges: { start?: Sample; end?: Sample } = {};
+  function edgeSample(edge: 'start' | 'end'): void {
+    if (edge === 'end' && !edges.start) edges.start = sample();
+    edges[edge] ??= sample();
+  }
+  const timers = [
+    setTimeout(() => edgeSample('start'), measureFrom - performance.now()),
+    setTimeout(() => edgeSample('end'), measureTo - performance.now()),
   ];
   await Promise.all(config.chains.map((_, i) => virtualClient(i)));
-  edges.forEach(clearTimeout);
-  const selfUs = (cpuEnd.self.user + cpuEnd.self.system - cpuStart.self.user - cpuStart.self.system);
+  timers.forEach(clearTimeout);
+  edgeSample('end');
+  const { start: first, end: last } = edges as Required<typeof edges>;
+  const between = last.completed - first.completed;
+  const selfUs = last.self.user + last.self.system - first.self.user - first.self.system;
   for (const t of targets) t.agent.destroy();
   for (const connection of raw) connection?.close();
   const sorted = latencies.subarray(0, count).sort();
@@ -292,8 +332,9 @@ async function run(config: LoadConfig): Promise<LoadResult> {
     p90: percentile(sorted, 90),
     p99: percentile(sorted, 99),
     max: sorted.length ? sorted[sorted.length - 1] : NaN,
-    serverCpuUs: pids.length && ok ? (cpuEnd.server - cpuStart.server) / ok : NaN,
-    loadCpuUs: ok ? selfUs / ok : NaN,
+    serverCpuUs: pids.length && between > 0 ? cpuBetween(first.server, last.server) / between : NaN,
+    databaseCpuUs: databasePids.length && between > 0 ? cpuBetween(first.database, last.database) / between : NaN,
+    loadCpuUs: between > 0 ? selfUs / between : NaN,
   };
 }
 

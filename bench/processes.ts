@@ -3,7 +3,7 @@
  * Node 24 process (the one running this script), so that they compete for CPU like separate
  * programs and nothing is shared by accident.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root. */
@@ -30,8 +30,11 @@ export interface NodeProcess {
  * await limit.stop()
  * ```
  */
-export function startNode(args: string[], env: NodeJS.ProcessEnv = {}): NodeProcess {
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startNode(args: string[], env: NodeJS.ProcessEnv = {}, options: { cpus?: string } = {}): NodeProcess {
+  // Pinned to CPUs: `taskset` execs node, so the child's pid is node's.
+  const child = options.cpus
+    ? spawn('taskset', ['-c', options.cpus, process.execPath, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   let exited: number | null | undefined;
@@ -77,7 +80,20 @@ export function startNode(args: string[], env: NodeJS.ProcessEnv = {}): NodeProc
   };
 }
 
-/** Runs `node <args>` to completion and returns its stdout. */
-export function runNode(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  return startNode(args, env).done();
+/** Runs `node <args>` to completion (on `cpus` only, if given) and returns its stdout. */
+export function runNode(args: string[], env: NodeJS.ProcessEnv = {}, options: { cpus?: string } = {}): Promise<string> {
+  return startNode(args, env, options).done();
+}
+
+/**
+ * Restricts a running process, every thread of it, to `cpus` (`taskset -a -p -c`, Linux);
+ * false where that is impossible.
+ */
+export function pinProcess(pid: number, cpus: string): boolean {
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }

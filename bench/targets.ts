@@ -10,10 +10,21 @@ import { root as thisRoot, runNode, startNode, type NodeProcess } from './proces
 
 /** Target names, in table order. */
 export const targetNames = ['rg-jwt', 'rg-opaque', 'rg-openid', 'rg-pg', 'op', 'op-openid', 'limit', 'limit-sign', 'limit-sign-thread'] as const;
-export type TargetName = (typeof targetNames)[number];
+/**
+ * Alternatives for the PostgreSQL store, measured side by side with `rg-pg` (the `variants`
+ * part): without group commit, other numbers of batches in flight, a smaller pool, and the
+ * hot path on the `postgres` package instead of `pg`.
+ */
+export const variantNames = ['rg-pg-nobatch', 'rg-pg-inflight1', 'rg-pg-inflight4', 'rg-pg-pool4', 'rg-pg-postgresjs'] as const;
+export type TargetName = (typeof targetNames)[number] | (typeof variantNames)[number];
 
 /** What each target is, for the tables. */
 export const targetLabels: Record<TargetName, string> = {
+  'rg-pg-nobatch': 'rg-pg without group commit: one transaction per refresh (`max_batch=1`, 10 in flight)',
+  'rg-pg-inflight1': 'rg-pg with one group commit in flight (`batches_in_flight=1`)',
+  'rg-pg-inflight4': 'rg-pg with four group commits in flight (`batches_in_flight=4`)',
+  'rg-pg-pool4': 'rg-pg with a pool of 4 connections (`pool_size=4`)',
+  'rg-pg-postgresjs': 'rg-pg with the hot path on the `postgres` package (pipelined, prepared; one transaction per refresh)',
   'rg-jwt': 'refresh-grant, SQLite, JWT (ES256) access token',
   'rg-opaque': 'refresh-grant, SQLite, opaque access token',
   'rg-openid': 'refresh-grant, SQLite, JWT + id_token (`openid offline_access`)',
@@ -38,6 +49,8 @@ export interface Target {
   take(n: number): Promise<string[]>;
   /** Starts one more server process on the same store (scaling); returns its token endpoint. */
   addProcess?(): Promise<string>;
+  /** Process ids of the database server's backends serving this target (PostgreSQL), for CPU time. */
+  databasePids?(): Promise<number[]>;
   stop(): Promise<void>;
 }
 
@@ -72,7 +85,15 @@ function pool(tokens: string[]): (n: number) => Promise<string[]> {
 async function startRefreshGrant(
   name: string,
   options: TargetOptions,
-  settings: { db?: string; accessToken: 'jwt' | 'opaque'; scope: string; cleanup?: () => Promise<void> },
+  settings: {
+    db?: string;
+    accessToken: 'jwt' | 'opaque';
+    scope: string;
+    cleanup?: () => Promise<void>;
+    databasePids?: () => Promise<number[]>;
+    /** Serve with `bench/servers/refresh-grant-variant.ts --store NAME` instead of `refresh-grant serve`. */
+    variantStore?: string;
+  },
 ): Promise<Target> {
   const cli = join(options.root ?? thisRoot, cliPath);
   const dir = mkdtempSync(join(tmpdir(), `rg-bench-${name.replace(/\W/g, '_')}-`));
@@ -85,7 +106,10 @@ async function startRefreshGrant(
   const pids = new Map<string, number>();
   const serve = async (): Promise<string> => {
     const flags = options.serverFlags.length ? [...options.serverFlags, `--cpu-prof-dir=${join(options.workDir, 'profiles', name)}`] : [];
-    const server = startNode([...flags, cli, 'serve', '--port', '0', '--no-demo', '--quiet', ...store], { NODE_ENV: 'production' });
+    const command = settings.variantStore
+      ? ['bench/servers/refresh-grant-variant.ts', '--store', settings.variantStore, ...store]
+      : [cli, 'serve', '--port', '0', '--no-demo', '--quiet', ...store];
+    const server = startNode([...flags, ...command], { NODE_ENV: 'production' });
     servers.push(server);
     const [issuer] = await server.lines(1);
     pids.set(`${issuer}/token`, server.child.pid!);
@@ -102,6 +126,7 @@ async function startRefreshGrant(
       authorization: 'Basic ' + Buffer.from(`bench:${encodeURIComponent(added.client_secret)}`).toString('base64'),
       take: pool(tokens),
       addProcess: async () => `${await serve()}/token`,
+      databasePids: settings.databasePids,
       async stop() {
         await Promise.all(servers.map((s) => s.stop()));
         rmSync(dir, { recursive: true, force: true });
@@ -115,8 +140,35 @@ async function startRefreshGrant(
   }
 }
 
-/** The benchmark's own database (a baseline checkout gets another). */
-const benchDatabase = (options: TargetOptions) => (options.root ? 'refresh_grant_bench_base' : 'refresh_grant_bench');
+/** The benchmark's own database for one target (a baseline checkout gets another). */
+const benchDatabase = (name: string, options: TargetOptions) =>
+  `refresh_grant_bench_${name.replace(/\W/g, '_')}${options.root ? '_base' : ''}`;
+
+/** The backends of one database (the benchmark's own: nobody else connects to it). */
+async function backendsOf(baseUrl: string, database: string): Promise<number[]> {
+  const admin = new pg.Client({ connectionString: baseUrl, connectionTimeoutMillis: 3000 });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [database]);
+    return rows.map((row) => row.pid);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** A refresh-grant target on a fresh PostgreSQL database of its own; `params` go into the `--db` URL. */
+async function startOnPostgres(name: TargetName, options: TargetOptions, params = '', variantStore?: string): Promise<Target> {
+  const database = benchDatabase(name, options);
+  const url = await freshPostgresDatabase(options.pgUrl, database);
+  return startRefreshGrant(name, options, {
+    db: url + (params ? (url.includes('?') ? '&' : '?') + params : ''),
+    accessToken: 'jwt',
+    scope: scopes.plain,
+    variantStore,
+    databasePids: () => backendsOf(options.pgUrl, database),
+    cleanup: () => onPostgres(options.pgUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`),
+  });
+}
 
 /** Runs one statement on the PostgreSQL server of `baseUrl` (through the database it names). */
 async function onPostgres(baseUrl: string, sql: string): Promise<void> {
@@ -187,12 +239,17 @@ export async function startTarget(name: TargetName, options: TargetOptions): Pro
     case 'rg-openid':
       return startRefreshGrant(name, options, { accessToken: 'jwt', scope: scopes.openid });
     case 'rg-pg':
-      return startRefreshGrant(name, options, {
-        db: await freshPostgresDatabase(options.pgUrl, benchDatabase(options)),
-        accessToken: 'jwt',
-        scope: scopes.plain,
-        cleanup: () => onPostgres(options.pgUrl, `DROP DATABASE IF EXISTS ${benchDatabase(options)} WITH (FORCE)`),
-      });
+      return startOnPostgres(name, options);
+    case 'rg-pg-nobatch':
+      return startOnPostgres(name, options, 'max_batch=1&batches_in_flight=10');
+    case 'rg-pg-inflight1':
+      return startOnPostgres(name, options, 'batches_in_flight=1');
+    case 'rg-pg-inflight4':
+      return startOnPostgres(name, options, 'batches_in_flight=4');
+    case 'rg-pg-pool4':
+      return startOnPostgres(name, options, 'pool_size=4');
+    case 'rg-pg-postgresjs':
+      return startOnPostgres(name, options, '', 'postgresjs');
     case 'op':
       return startOidcProvider(name, scopes.plain);
     case 'op-openid':

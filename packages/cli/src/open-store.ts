@@ -1,8 +1,8 @@
 /**
  * Opens the store a `--db` value names: a `postgres://` or `postgresql://` URL opens the
  * PostgreSQL store (its `schema` search parameter, if any, names the schema to use instead of
- * `public`; `pool_size` sets the connection pool per instance), anything else is a SQLite file
- * path.
+ * `public`; `pool_size` sets the connection pool per instance; `max_batch` and
+ * `batches_in_flight` tune its group commit), anything else is a SQLite file path.
  */
 import type { Store } from '@refresh-grant/server';
 
@@ -11,9 +11,25 @@ export function isPostgresUrl(db: string): boolean {
   return /^postgres(ql)?:\/\//.test(db);
 }
 
+/** Our own parameters of a PostgreSQL URL, as store options. */
+export interface PostgresUrlOptions {
+  connectionString: string;
+  schema?: string;
+  poolSize?: number;
+  maxBatch?: number;
+  maxBatchesInFlight?: number;
+}
+
+/** Our whole-number URL parameters: name, option, upper bound. */
+const numberParams = [
+  ['pool_size', 'poolSize', 9999],
+  ['max_batch', 'maxBatch', 9999],
+  ['batches_in_flight', 'maxBatchesInFlight', 9999],
+] as const;
+
 /**
- * Splits our own search parameters (`schema`, `pool_size`) off a PostgreSQL URL; the rest is
- * the driver's.
+ * Splits our own search parameters (`schema`, `pool_size`, `max_batch`, `batches_in_flight`)
+ * off a PostgreSQL URL; the rest is the driver's.
  *
  * @example
  * ```ts
@@ -21,21 +37,23 @@ export function isPostgresUrl(db: string): boolean {
  * // { connectionString: 'postgres://db/app', schema: 'auth', poolSize: 20 }
  * ```
  */
-export function postgresSchemaParam(db: string): { connectionString: string; schema?: string; poolSize?: number } {
+export function postgresSchemaParam(db: string): PostgresUrlOptions {
   const url = new URL(db);
+  const ours = ['schema', ...numberParams.map(([name]) => name)];
+  if (!ours.some((name) => url.searchParams.has(name))) return { connectionString: db };
+  const out: PostgresUrlOptions = { connectionString: '' };
   const schema = url.searchParams.get('schema');
-  const poolSize = url.searchParams.get('pool_size');
-  if (schema === null && poolSize === null) return { connectionString: db };
-  const out: { connectionString: string; schema?: string; poolSize?: number } = { connectionString: '' };
   if (schema !== null) {
     if (schema === '') throw new TypeError('the schema parameter of a PostgreSQL URL must not be empty');
     out.schema = schema;
     url.searchParams.delete('schema');
   }
-  if (poolSize !== null) {
-    if (!/^[1-9]\d{0,3}$/.test(poolSize)) throw new TypeError('pool_size must be a whole number from 1 to 9999');
-    out.poolSize = Number(poolSize);
-    url.searchParams.delete('pool_size');
+  for (const [name, option, max] of numberParams) {
+    const value = url.searchParams.get(name);
+    if (value === null) continue;
+    if (!/^[1-9]\d{0,3}$/.test(value) || Number(value) > max) throw new TypeError(`${name} must be a whole number from 1 to ${max}`);
+    out[option] = Number(value);
+    url.searchParams.delete(name);
   }
   out.connectionString = url.href;
   return out;

@@ -21,12 +21,19 @@ describe('openStore parameters', () => {
       schema: 'auth',
       poolSize: 20,
     });
+    assert.deepEqual(postgresSchemaParam('postgres://h/db?max_batch=1&batches_in_flight=4&application_name=x'), {
+      connectionString: 'postgres://h/db?application_name=x',
+      maxBatch: 1,
+      maxBatchesInFlight: 4,
+    });
   });
 
   it('refuses malformed parameters', () => {
     assert.throws(() => postgresSchemaParam('postgres://h/db?schema='), /schema/);
     for (const bad of ['0', '-1', 'ten', '1.5', '100000']) {
       assert.throws(() => postgresSchemaParam(`postgres://h/db?pool_size=${bad}`), /pool_size/, bad);
+      assert.throws(() => postgresSchemaParam(`postgres://h/db?max_batch=${bad}`), /max_batch/, bad);
+      assert.throws(() => postgresSchemaParam(`postgres://h/db?batches_in_flight=${bad}`), /batches_in_flight/, bad);
     }
   });
 });
