@@ -7,7 +7,7 @@
  * the store's design (group commit, batches in flight, pool size), not a benchmark to quote.
  *
  * Run: `npx node bench/pg-store.ts [--concurrency 64] [--duration 3000] [--runs 3]
- *   [--variants default,batch1,inflight1,inflight4,pool4,pool20] [--pg-url URL]`
+ *   [--variants default,batch1,inflight1,inflight4,inflight8,pool4,pool20,postgresjs] [--pg-url URL]`
  */
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -16,7 +16,9 @@ import pg from 'pg';
 import { refreshTokenKey, randomId, timeOrderedHandle, tokenPrefixes } from '../packages/server/src/core/crypto.ts';
 import { decideRefresh, type RefreshRules } from '../packages/server/src/core/grants/refresh-token.ts';
 import { clientDefaults, type ClientRecord } from '../packages/server/src/core/types.ts';
+import type { Store } from '../packages/server/src/core/store.ts';
 import { openPostgresStore, type PostgresStoreOptions } from '../packages/server/src/stores/postgres-store.ts';
+import { openPostgresJsStore } from './servers/postgresjs-store.ts';
 import { fixed, int, median } from './stats.ts';
 
 const { values } = parseArgs({
@@ -38,6 +40,8 @@ const variants: Record<string, PostgresStoreOptions> = {
   inflight8: { maxBatchesInFlight: 8 },
   pool4: { poolSize: 4, maxBatchesInFlight: 2 },
   pool20: { poolSize: 20, maxBatchesInFlight: 4 },
+  /** The hot path on the `postgres` package, a transaction per refresh (bench/servers/postgresjs-store.ts). */
+  postgresjs: {},
 };
 
 const concurrency = Number(values.concurrency);
@@ -65,7 +69,10 @@ async function measure(name: string): Promise<{ rate: number; nodeUs: number; pg
   const application = `rg_bench_${name}_${randomId().slice(0, 6)}`;
   const url = new URL(values['pg-url']);
   url.searchParams.set('application_name', application);
-  const store = await openPostgresStore(url.href, { schema, purgeIntervalMs: 0, ...variants[name] });
+  const store: Store =
+    name === 'postgresjs'
+      ? await openPostgresJsStore(url.href, { schema })
+      : await openPostgresStore(url.href, { schema, purgeIntervalMs: 0, ...variants[name] });
   try {
     const now = Math.floor(Date.now() / 1000);
     const chains: string[] = [];

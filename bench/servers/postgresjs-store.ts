@@ -23,7 +23,11 @@ const retryable = new Set(['40001', '40P01']);
  */
 export async function openPostgresJsStore(connectionString: string, options: { schema?: string; poolSize?: number } = {}): Promise<Store> {
   const base = await openPostgresStore(connectionString, { schema: options.schema, poolSize: 2 });
-  const sql = postgres(connectionString, { max: options.poolSize ?? 10, onnotice: () => {}, connection: { application_name: 'refresh-grant-postgresjs' } });
+  // The URL's application_name, if any, names these connections too (bench/pg-store.ts finds them by it).
+  const application = new URL(connectionString).searchParams.get('application_name') ?? 'refresh-grant-postgresjs';
+  const url = new URL(connectionString);
+  url.searchParams.delete('application_name');
+  const sql = postgres(url.href, { max: options.poolSize ?? 10, onnotice: () => {}, connection: { application_name: application } });
   return new PostgresJsHotPath(base, sql, quoteIdent(options.schema ?? 'public'));
 }
 

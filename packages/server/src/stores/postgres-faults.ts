@@ -17,11 +17,14 @@ const connectionStates = new Set(['57P01', '57P02', '57P03']);
 const connectionClasses = ['08'];
 
 /**
- * SQLSTATEs that mean "not now" on a connection that still works (the statement did not take
- * effect): class 53 (insufficient resources: disk full, out of memory, too many connections),
- * 55P03 lock_not_available (a `lock_timeout`), 57014 query_canceled (a `statement_timeout`).
+ * SQLSTATEs that mean "not now" on a connection that still works: class 53 (insufficient
+ * resources: disk full, out of memory, too many connections), 55P03 lock_not_available (a
+ * `lock_timeout`), 57014 query_canceled (a `statement_timeout`): the statement took no effect;
+ * and 40003 statement_completion_unknown (distributed engines: a COMMIT whose outcome is
+ * unknown), where a retry is safe (a rotation that did commit is answered with the same
+ * successor within the retry window).
  */
-const notNowStates = new Set(['55P03', '57014']);
+const notNowStates = new Set(['55P03', '57014', '40003']);
 const notNowClasses = ['53'];
 
 /** Socket-level errors of a connection to the database (Node's `code`s). */
@@ -78,7 +81,10 @@ export function isConnectionFailure(error: unknown, client?: PoolClient): boolea
   return driverMessages.test(error.message);
 }
 
-/** True when `error` means the database cannot answer now and the statement took no effect. */
+/**
+ * True when `error` means the database cannot answer now: the statement took no effect, or
+ * its outcome is unknown and a retry is safe (a lost connection, 40003).
+ */
 export function isNotNow(error: unknown, client?: PoolClient): boolean {
   if (isConnectionFailure(error, client)) return true;
   const code = sqlState(error);

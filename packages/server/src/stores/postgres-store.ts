@@ -418,15 +418,15 @@ export class PostgresStore implements Store {
 
   async consumeOnce(namespace: string, key: string, expiresAt: number): Promise<boolean> {
     // One statement: the unique index decides the race; an expired entry may be reused.
-    // Named: parsed and planned once per connection (its result shape never changes).
-    const result = await this.#pool.query({
-      name: 'rg_consume_once',
-      text: `INSERT INTO ${this.#t.spent} AS spent (namespace, key, expires_at) VALUES ($1, $2, $3)
+    // Unnamed, like every statement of this store: no session state, so that a pooler in
+    // transaction mode (PgBouncer) may hand each transaction another server connection.
+    const result = await this.#pool.query(
+      `INSERT INTO ${this.#t.spent} AS spent (namespace, key, expires_at) VALUES ($1, $2, $3)
        ON CONFLICT (namespace, key) DO UPDATE SET expires_at = EXCLUDED.expires_at
        WHERE spent.expires_at < $4
        RETURNING 1`,
-      values: [namespace, key, expiresAt, nowSeconds()],
-    });
+      [namespace, key, expiresAt, nowSeconds()],
+    );
     return result.rowCount === 1;
   }
 
