@@ -9,7 +9,7 @@
  */
 import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** What one measurement is. */
 export interface LoadConfig {
@@ -29,8 +29,11 @@ export interface LoadConfig {
   driver?: 'http' | 'net';
   /** Server process ids (Linux): their CPU time in the measuring window is reported. */
   pids?: number[];
-  /** The database server's backend process ids serving the target (PostgreSQL), likewise. */
-  databasePids?: number[];
+  /**
+   * The target's own PostgreSQL database: the CPU time of its backends (found by their process
+   * title, `postgres: USER DATABASE ...`, when the window starts) is reported likewise.
+   */
+  database?: string;
 }
 
 /** What one measurement gave. */
@@ -76,6 +79,28 @@ function processCpuUs(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/** The PostgreSQL backends connected to `database` now, by their process titles (Linux). */
+function backendsOf(database: string): number[] {
+  const pids: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return pids;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const title = readFileSync(`/proc/${entry}/cmdline`, 'latin1').replaceAll('\0', ' ');
+      // `postgres: [CLUSTER: ]USER DATABASE HOST(PORT) STATE` (Debian names the cluster, e.g. `15/main:`).
+      if (/^postgres: (?:\S+: )?\S+ (\S+) /.exec(title)?.[1] === database) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
 }
 
 /** Latency percentile of sorted samples (nearest rank). */
@@ -286,7 +311,8 @@ async function run(config: LoadConfig): Promise<LoadResult> {
   // load finished. So the end is never missing (it once was, when the end timer lost the race
   // with the last virtual client, and the figure came out negative).
   const pids = config.pids ?? [];
-  const databasePids = config.databasePids ?? [];
+  // Found when the window starts: the pool opens (and closes idle) connections until then.
+  let databasePids: number[] = [];
   // Per process, so that one that exits in the window (a database backend the pool closed)
   // drops out of both edges instead of making the sum unknown.
   const cpuOf = (list: number[]) => new Map(list.map((pid) => [pid, processCpuUs(pid)]));
@@ -305,6 +331,7 @@ async function run(config: LoadConfig): Promise<LoadResult> {
   type Sample = ReturnType<typeof sample>;
   const edges: { start?: Sample; end?: Sample } = {};
   function edgeSample(edge: 'start' | 'end'): void {
+    if (!edges.start && config.database) databasePids = backendsOf(config.database);
     if (edge === 'end' && !edges.start) edges.start = sample();
     edges[edge] ??= sample();
   }

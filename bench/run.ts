@@ -114,8 +114,7 @@ function log(line: string): void {
 let configCount = 0;
 async function measure(part: Part, target: Target, urls: string[], concurrency: number, run: number, label = target.name): Promise<void> {
   const pids = urls.map((url) => target.pids.get(url)).filter((pid) => pid !== undefined);
-  const databasePids = (await target.databasePids?.()) ?? [];
-  const config: LoadConfig = { urls, authorization: target.authorization, chains: await target.take(concurrency), warmupMs, durationMs, driver, pids, databasePids };
+  const config: LoadConfig = { urls, authorization: target.authorization, chains: await target.take(concurrency), warmupMs, durationMs, driver, pids, database: target.database };
   const file = join(workDir, `load-${++configCount}.json`);
   writeFileSync(file, JSON.stringify(config));
   const result = JSON.parse(await runNode(['bench/load.ts', file], {}, part === 'pinned' ? { cpus: pinning.load } : {})) as LoadResult;

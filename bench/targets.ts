@@ -49,8 +49,8 @@ export interface Target {
   take(n: number): Promise<string[]>;
   /** Starts one more server process on the same store (scaling); returns its token endpoint. */
   addProcess?(): Promise<string>;
-  /** Process ids of the database server's backends serving this target (PostgreSQL), for CPU time. */
-  databasePids?(): Promise<number[]>;
+  /** The target's own PostgreSQL database (its backends' CPU time is measured). */
+  database?: string;
   stop(): Promise<void>;
 }
 
@@ -90,7 +90,7 @@ async function startRefreshGrant(
     accessToken: 'jwt' | 'opaque';
     scope: string;
     cleanup?: () => Promise<void>;
-    databasePids?: () => Promise<number[]>;
+    database?: string;
     /** Serve with `bench/servers/refresh-grant-variant.ts --store NAME` instead of `refresh-grant serve`. */
     variantStore?: string;
   },
@@ -126,7 +126,7 @@ async function startRefreshGrant(
       authorization: 'Basic ' + Buffer.from(`bench:${encodeURIComponent(added.client_secret)}`).toString('base64'),
       take: pool(tokens),
       addProcess: async () => `${await serve()}/token`,
-      databasePids: settings.databasePids,
+      database: settings.database,
       async stop() {
         await Promise.all(servers.map((s) => s.stop()));
         rmSync(dir, { recursive: true, force: true });
@@ -144,18 +144,6 @@ async function startRefreshGrant(
 const benchDatabase = (name: string, options: TargetOptions) =>
   `refresh_grant_bench_${name.replace(/\W/g, '_')}${options.root ? '_base' : ''}`;
 
-/** The backends of one database (the benchmark's own: nobody else connects to it). */
-async function backendsOf(baseUrl: string, database: string): Promise<number[]> {
-  const admin = new pg.Client({ connectionString: baseUrl, connectionTimeoutMillis: 3000 });
-  await admin.connect();
-  try {
-    const { rows } = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [database]);
-    return rows.map((row) => row.pid);
-  } finally {
-    await admin.end();
-  }
-}
-
 /** A refresh-grant target on a fresh PostgreSQL database of its own; `params` go into the `--db` URL. */
 async function startOnPostgres(name: TargetName, options: TargetOptions, params = '', variantStore?: string): Promise<Target> {
   const database = benchDatabase(name, options);
@@ -165,7 +153,7 @@ async function startOnPostgres(name: TargetName, options: TargetOptions, params 
     accessToken: 'jwt',
     scope: scopes.plain,
     variantStore,
-    databasePids: () => backendsOf(options.pgUrl, database),
+    database,
     cleanup: () => onPostgres(options.pgUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`),
   });
 }
