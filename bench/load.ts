@@ -81,6 +81,51 @@ function processCpuUs(pid: number): number {
   }
 }
 
+/**
+ * The two edges of the measuring window, each a sample (CPU times, refreshes completed so far)
+ * taken once, by whichever comes first: the edge's timer, or the first refresh completed at or
+ * after it. A busy load generator runs its timers late, and past the last request maybe not at
+ * all (the last virtual client can finish, and the timer be cleared, in the same turn of the
+ * event loop): so the end falls back to the end of the load, and the start is never taken
+ * after the end. Figures per refresh divide what changed between the two samples by the
+ * refreshes completed between them.
+ */
+export class WindowEdges<S> {
+  start: S | undefined;
+  end: S | undefined;
+  readonly #from: number;
+  readonly #to: number;
+  readonly #sample: () => S;
+
+  constructor(from: number, to: number, sample: () => S) {
+    this.#from = from;
+    this.#to = to;
+    this.#sample = sample;
+  }
+
+  /** A refresh completed at `t` (the clock of `from` and `to`). */
+  completed(t: number): void {
+    if (t >= this.#from) this.#take('start');
+    if (t >= this.#to) this.#take('end');
+  }
+
+  /** The timer of `edge` fired. */
+  timer(edge: 'start' | 'end'): void {
+    this.#take(edge);
+  }
+
+  /** The load is over: both edges, the end taken now if nothing took it yet. */
+  finish(): { start: S; end: S } {
+    this.#take('end');
+    return { start: this.start!, end: this.end! };
+  }
+
+  #take(edge: 'start' | 'end'): void {
+    if (edge === 'end' && this.start === undefined) this.start = this.#sample();
+    if (this[edge] === undefined) this[edge] = this.#sample();
+  }
+}
+
 /** The PostgreSQL backends connected to `database` now, by their process titles (Linux). */
 function backendsOf(database: string): number[] {
   const pids: number[] = [];
@@ -199,6 +244,7 @@ async function run(config: LoadConfig): Promise<LoadResult> {
     url: new URL(url),
     agent: new Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency, scheduling: 'fifo' }),
   }));
+  let edgesOfRun: WindowEdges<unknown> | undefined;
   let latencies = new Float64Array(1 << 16);
   let count = 0;
   let ok = 0;
@@ -281,10 +327,7 @@ async function run(config: LoadConfig): Promise<LoadResult> {
         token = next;
         failuresInARow = 0;
         completed++;
-        // The window's edges, taken by whichever comes first: this completion or the timers
-        // (which a busy load generator may run late, or, past the last request, not at all).
-        if (t1 >= measureFrom) edgeSample('start');
-        if (t1 >= measureTo) edgeSample('end');
+        edgesOfRun?.completed(t1);
         if (t1 >= measureFrom && t1 <= measureTo) {
           ok++;
           if (count === latencies.length) {
@@ -306,17 +349,24 @@ async function run(config: LoadConfig): Promise<LoadResult> {
     }
   };
 
-  // CPU time and completed refreshes at the window's edges. An edge is sampled once, by the
-  // first of: its timer, or a completion at or after it; the end falls back to the moment the
-  // load finished. So the end is never missing (it once was, when the end timer lost the race
-  // with the last virtual client, and the figure came out negative).
   const pids = config.pids ?? [];
   // Found when the window starts: the pool opens (and closes idle) connections until then.
-  let databasePids: number[] = [];
+  let databasePids: number[] | undefined;
   // Per process, so that one that exits in the window (a database backend the pool closed)
   // drops out of both edges instead of making the sum unknown.
   const cpuOf = (list: number[]) => new Map(list.map((pid) => [pid, processCpuUs(pid)]));
-  const sample = () => ({ server: cpuOf(pids), database: cpuOf(databasePids), self: process.cpuUsage(), completed });
+  const edges = new WindowEdges(measureFrom, measureTo, () => {
+    databasePids ??= config.database ? backendsOf(config.database) : [];
+    return { server: cpuOf(pids), database: cpuOf(databasePids), self: process.cpuUsage(), completed };
+  });
+  edgesOfRun = edges;
+  const timers = [
+    setTimeout(() => edges.timer('start'), measureFrom - performance.now()),
+    setTimeout(() => edges.timer('end'), measureTo - performance.now()),
+  ];
+  await Promise.all(config.chains.map((_, i) => virtualClient(i)));
+  timers.forEach(clearTimeout);
+  const { start: first, end: last } = edges.finish();
   const cpuBetween = (from: Map<number, number>, to: Map<number, number>) => {
     let sum = 0;
     let known = 0;
@@ -328,21 +378,6 @@ async function run(config: LoadConfig): Promise<LoadResult> {
     }
     return known > 0 ? sum : NaN;
   };
-  type Sample = ReturnType<typeof sample>;
-  const edges: { start?: Sample; end?: Sample } = {};
-  function edgeSample(edge: 'start' | 'end'): void {
-    if (!edges.start && config.database) databasePids = backendsOf(config.database);
-    if (edge === 'end' && !edges.start) edges.start = sample();
-    edges[edge] ??= sample();
-  }
-  const timers = [
-    setTimeout(() => edgeSample('start'), measureFrom - performance.now()),
-    setTimeout(() => edgeSample('end'), measureTo - performance.now()),
-  ];
-  await Promise.all(config.chains.map((_, i) => virtualClient(i)));
-  timers.forEach(clearTimeout);
-  edgeSample('end');
-  const { start: first, end: last } = edges as Required<typeof edges>;
   const between = last.completed - first.completed;
   const selfUs = last.self.user + last.self.system - first.self.user - first.self.system;
   for (const t of targets) t.agent.destroy();
@@ -360,7 +395,7 @@ async function run(config: LoadConfig): Promise<LoadResult> {
     p99: percentile(sorted, 99),
     max: sorted.length ? sorted[sorted.length - 1] : NaN,
     serverCpuUs: pids.length && between > 0 ? cpuBetween(first.server, last.server) / between : NaN,
-    databaseCpuUs: databasePids.length && between > 0 ? cpuBetween(first.database, last.database) / between : NaN,
+    databaseCpuUs: databasePids?.length && between > 0 ? cpuBetween(first.database, last.database) / between : NaN,
     loadCpuUs: between > 0 ? selfUs / between : NaN,
   };
 }
