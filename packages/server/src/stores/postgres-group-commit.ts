@@ -144,11 +144,6 @@ export class RefreshGroupCommit {
     });
   }
 
-  /** Refreshes waiting for a batch, and batches under way. */
-  get backlog(): { queued: number; inFlight: number } {
-    return { queued: this.#queue.length, inFlight: this.#inFlight };
-  }
-
   /** Runs everything queued and waits for every batch under way (for `close`). */
   async drain(): Promise<void> {
     while (this.#queue.length > 0 || this.#running.size > 0) {
