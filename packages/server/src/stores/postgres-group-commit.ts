@@ -58,6 +58,12 @@ export const retryableCodes = new Set(['40001', '40P01']);
 /** Attempts of a transaction that keeps meeting serialization failures or deadlocks. */
 export const maxAttempts = 8;
 
+/**
+ * Most calls presenting one token in one batch. They are decided one per round (each a round
+ * trip), so a flood of one token cannot hold a batch, and the other refreshes in it, for long.
+ */
+const maxSameToken = 8;
+
 /** The jittered backoff before attempt `n + 1`. */
 export function backoff(n: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 5 * 2 ** n)));
@@ -162,7 +168,7 @@ export class RefreshGroupCommit {
   #start(): void {
     this.#scheduled = false;
     while (this.#queue.length > 0 && this.#inFlight < this.#options.maxInFlight) {
-      const batch = this.#queue.splice(0, this.#options.maxBatch);
+      const batch = this.#take();
       this.#inFlight++;
       const run = this.#run(batch).finally(() => {
         this.#inFlight--;
@@ -171,6 +177,24 @@ export class RefreshGroupCommit {
       });
       this.#running.add(run);
     }
+  }
+
+  /**
+   * The next batch, in arrival order: at most `maxBatch` calls, and at most
+   * {@link maxSameToken} presenting one token (each is a round trip of the batch's transaction);
+   * the others stay queued, in order, for the next batch.
+   */
+  #take(): PendingUse[] {
+    const batch: PendingUse[] = [];
+    const left: PendingUse[] = [];
+    const perToken = new Map<string, number>();
+    for (const item of this.#queue) {
+      const seen = perToken.get(item.tokenHash) ?? 0;
+      if (batch.length >= this.#options.maxBatch || seen >= maxSameToken) left.push(item);
+      else perToken.set(item.tokenHash, seen + 1), batch.push(item);
+    }
+    this.#queue = left;
+    return batch;
   }
 
   /** Runs a batch to its end: every item settled, whatever happens. */
@@ -257,6 +281,21 @@ export class RefreshGroupCommit {
       const families = new Set<string>();
       const writes = new RoundWrites();
       const now = Math.floor(Date.now() / 1000);
+      const decideOne = (item: PendingUse, snapshot: RefreshSnapshot | undefined) => {
+        decided.add(item);
+        let decision: RefreshDecision;
+        try {
+          decision = item.decide(snapshot);
+        } catch (error) {
+          outcomes.set(item, { ok: false, error });
+          return;
+        }
+        if (!writes.add(item, snapshot, decision, now)) {
+          outcomes.set(item, { ok: false, error: new Error(`useRefreshToken: cannot ${decision.action} an unknown token`) });
+          return;
+        }
+        outcomes.set(item, { ok: true, use: { snapshot, decision } });
+      };
       for (const item of round) {
         const snapshot = snapshots.get(item.tokenHash);
         const family = snapshot?.grant.familyId;
@@ -264,19 +303,11 @@ export class RefreshGroupCommit {
           if (families.has(family)) continue;
           families.add(family);
         }
-        decided.add(item);
-        let decision: RefreshDecision;
-        try {
-          decision = item.decide(snapshot);
-        } catch (error) {
-          outcomes.set(item, { ok: false, error });
-          continue;
-        }
-        if (!writes.add(item, snapshot, decision, now)) {
-          outcomes.set(item, { ok: false, error: new Error(`useRefreshToken: cannot ${decision.action} an unknown token`) });
-          continue;
-        }
-        outcomes.set(item, { ok: true, use: { snapshot, decision } });
+        decideOne(item, snapshot);
+      }
+      // An unknown token has nothing to lock or change: every call presenting it is decided now.
+      for (const item of pending) {
+        if (!decided.has(item) && hashes.has(item.tokenHash) && !snapshots.has(item.tokenHash)) decideOne(item, undefined);
       }
       pending = pending.filter((item) => !decided.has(item));
       const last = pending.length === 0;

@@ -185,6 +185,23 @@ describe('PostgresStore group commit', pgOptions, () => {
     assert.equal((await insertedBy([third])).size, 1);
   });
 
+  test('a flood of one token beside other refreshes: every call answered, the others rotate, one token rotates once', async () => {
+    const store = await open({ maxBatchesInFlight: 1 });
+    const others = await Promise.all(Array.from({ length: 5 }, () => family(store)));
+    const flooded = await family(store);
+    const unknown = hash();
+    const uses = await Promise.all([
+      ...Array.from({ length: 300 }, () => store.useRefreshToken(unknown, (s) => (s ? rotate()(s) : { action: 'reject', reason: 'unknown' }))),
+      ...Array.from({ length: 30 }, () => store.useRefreshToken(flooded.tokenHash, rotate())),
+      ...others.map((f) => store.useRefreshToken(f.tokenHash, rotate())),
+    ]);
+    assert.ok(uses.slice(0, 300).every((use) => use.snapshot === undefined && use.decision.action === 'reject'));
+    const floodedUses = uses.slice(300, 330);
+    assert.equal(floodedUses.filter((use) => use.decision.action === 'rotate').length, 1);
+    assert.equal(floodedUses.filter((use) => use.decision.action === 'replay').length, 29);
+    assert.ok(uses.slice(330).every((use) => use.decision.action === 'rotate'));
+  });
+
   test('close() commits what is queued before the pool goes', async () => {
     const store = await openPostgresStore(pgUrl, { schema, purgeIntervalMs: 0 });
     const { tokenHash } = await family(store);
