@@ -123,6 +123,13 @@ class PostgresJsHotPath implements Store {
   listSigningKeys: Store['listSigningKeys'] = () => this.#base.listSigningKeys();
   addSigningKey: Store['addSigningKey'] = (...args) => this.#base.addSigningKey(...args);
   purgeExpired: Store['purgeExpired'] = (...args) => this.#base.purgeExpired(...args);
+  saveAuthorizationCode: Store['saveAuthorizationCode'] = (...args) => this.#base.saveAuthorizationCode(...args);
+  findAuthorizationCode: Store['findAuthorizationCode'] = (...args) => this.#base.findAuthorizationCode(...args);
+  redeemAuthorizationCode: Store['redeemAuthorizationCode'] = (...args) => this.#base.redeemAuthorizationCode(...args);
+  savePushedAuthorizationRequest: Store['savePushedAuthorizationRequest'] = (...args) => this.#base.savePushedAuthorizationRequest(...args);
+  takePushedAuthorizationRequest: Store['takePushedAuthorizationRequest'] = (...args) => this.#base.takePushedAuthorizationRequest(...args);
+  getConsent: Store['getConsent'] = (...args) => this.#base.getConsent(...args);
+  saveConsent: Store['saveConsent'] = (...args) => this.#base.saveConsent(...args);
 
   async close(): Promise<void> {
     await this.#sql.end();
