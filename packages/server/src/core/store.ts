@@ -197,8 +197,9 @@ export interface Store {
 
   // --- single-use identifiers (client assertion `jti`, DPoP proof `jti`) -------------
   /**
-   * Records `key` in `namespace` until `expiresAt`; true the first time, false on every
-   * later call before it expires. Holds across every process sharing the store.
+   * Records `key` in `namespace` until `expiresAt` (whole seconds: callers round a fractional
+   * time up); true the first time, false on every later call before it expires. Holds across
+   * every process sharing the store.
    */
   consumeOnce(namespace: string, key: string, expiresAt: number): Promise<boolean>;
 

@@ -354,8 +354,10 @@ async function authenticateAssertion(
   const jti = payload.jti;
   if (typeof jti !== 'string' || jti === '') throw fail('client_assertion jti is not a non-empty string');
   // RFC 7523 section 3: the server MAY keep jti values to refuse replays; OIDC Core section 9:
-  // the JWT ID MUST NOT be reused. Kept past exp by the tolerance jwtVerify allows on exp.
-  const first = await deps.store.consumeOnce('client_assertion:' + clientId, jti, exp + tolerance);
+  // the JWT ID MUST NOT be reused. Kept past exp by the tolerance jwtVerify allows on exp; the
+  // store keeps whole seconds, and RFC 7519 section 2 lets a NumericDate have a fraction, so
+  // exp is rounded up (never forgotten before the assertion expires).
+  const first = await deps.store.consumeOnce('client_assertion:' + clientId, jti, Math.ceil(exp) + tolerance);
   if (!first) throw fail(`client_assertion jti replayed for ${clientId}`);
   return { client, method };
 }

@@ -18,6 +18,9 @@ import { clientDefaults } from '../../../src/core/types.ts';
 import type { ClientRecord, Jwk, TokenEndpointAuthMethod } from '../../../src/core/types.ts';
 import { createRemoteJwksResolver } from '../../../src/jwks-resolver.ts';
 import { openSqliteStore } from '../../../src/stores/sqlite-store.ts';
+import { openPostgresStore } from '../../../src/stores/postgres-store.ts';
+import { startHarness } from '../../support/harness.ts';
+import { freshSchema, pgTestOptions, pgUrl } from '../../support/postgres.ts';
 
 const issuer = 'https://as.example.com';
 const tokenEndpoint = issuer + '/token';
@@ -401,4 +404,47 @@ describe('client assertion lifetime over HTTP (finding 6)', () => {
       await h.close();
     }
   });
+});
+
+// Finding 4 of issue 11: RFC 7519 NumericDate allows fractions; a fractional exp was a 500 on
+// both stores (a REAL into an INTEGER column). Over HTTP, on SQLite and on PostgreSQL.
+describe('a client assertion whose exp has a fraction (RFC 7519 section 2, NumericDate)', async () => {
+  const pgOptions = await pgTestOptions();
+  const backends = [
+    { name: 'SQLite', options: {}, open: async () => ({ store: undefined, drop: async () => {} }) },
+    {
+      name: 'PostgreSQL',
+      options: pgOptions,
+      open: async () => {
+        const { schema, drop } = await freshSchema();
+        return { store: await openPostgresStore(pgUrl, { schema, purgeIntervalMs: 0 }), drop };
+      },
+    },
+  ];
+  for (const backend of backends) {
+    it(`is accepted on ${backend.name}, its jti kept until exp rounded up, and a replay refused`, backend.options, async () => {
+      const { store, drop } = await backend.open();
+      const h = await startHarness({ store });
+      try {
+        const { publicKey, privateKey } = await generateKeyPair('ES256');
+        const jwk = { ...(await exportJWK(publicKey)), kid: 'frac-1', alg: 'ES256' } as Jwk;
+        await h.server.registerClient({ clientId: 'pk-frac', authMethod: 'private_key_jwt', jwks: { keys: [jwk] } });
+        const { tokens } = await h.server.issueGrant({ clientId: 'pk-frac', subject: 'alice', scope: 'api' });
+        const t = Math.floor(Date.now() / 1000);
+        const jti = randomId();
+        const assertion = await pkAssertion(privateKey, 'frac-1', { iss: 'pk-frac', sub: 'pk-frac', aud: h.tokenEndpoint, jti, iat: t + 0.25, exp: t + 60.5 });
+        const form = { grant_type: 'refresh_token', client_assertion_type: assertionType, client_assertion: assertion };
+        const res = await h.post('/token', { ...form, refresh_token: tokens.refresh_token! });
+        assert.equal(res.status, 200, res.text);
+        // The single-use record holds (whole seconds, not before the assertion's exp).
+        assert.equal(await h.store.consumeOnce('client_assertion:pk-frac', jti, t + 1000), false);
+        const replay = await h.post('/token', { ...form, refresh_token: res.json.refresh_token });
+        assert.equal(replay.status, 401);
+        assert.equal(replay.json.error, 'invalid_client');
+      } finally {
+        await h.close();
+        await drop();
+      }
+    });
+  }
 });
