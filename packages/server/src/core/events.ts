@@ -48,6 +48,37 @@ export interface ServerEvent {
   detail?: string;
 }
 
+/**
+ * Longest value of a string field of an event, in characters (`detail` gets more room): event
+ * fields may carry what a request sent (a client id, a grant type, a path), and a 60 KB
+ * `client_id` must not make a 60 KB event for every hook, metric and log line, per request.
+ * (A log line cuts every string further, to {@link maxLogFieldLength}.)
+ */
+export const eventFieldLimits = { field: 256, detail: 1024 } as const;
+
+const boundedFields = ['clientId', 'familyId', 'subject', 'reason', 'error', 'authMethod', 'endpoint', 'detail'] as const;
+
+/**
+ * The event with every string field cut to {@link eventFieldLimits}, marked with how much was
+ * cut; the same object when nothing is too long (the common case: no copy on the hot path).
+ *
+ * @example
+ * ```ts
+ * boundEvent({ type: 'client_auth.failed', at, detail: 'unknown client "' + 'x'.repeat(60_000) + '"' }).detail!.length // about 1,050
+ * ```
+ */
+export function boundEvent(event: ServerEvent): ServerEvent {
+  let bounded: ServerEvent | undefined;
+  for (const name of boundedFields) {
+    const value = event[name];
+    const limit = name === 'detail' ? eventFieldLimits.detail : eventFieldLimits.field;
+    if (typeof value !== 'string' || value.length <= limit) continue;
+    bounded ??= { ...event };
+    bounded[name] = `${value.slice(0, limit)}... (${value.length - limit} more characters)`;
+  }
+  return bounded ?? event;
+}
+
 /** Receives events; must not throw (errors are swallowed) and should not block. */
 export type EventSink = (event: ServerEvent) => void;
 
@@ -104,10 +135,14 @@ export function jsonLineSink(write: (line: string) => void, level: LogLevel = 'i
   };
 }
 
-/** Fans an event out to several sinks, isolating their failures. */
+/**
+ * Fans an event out to several sinks, isolating their failures; each sink gets the event with
+ * its fields bounded ({@link boundEvent}).
+ */
 export function combineSinks(sinks: Array<EventSink | undefined>): EventSink {
   const active = sinks.filter((s): s is EventSink => s !== undefined);
-  return (event) => {
+  return (unbounded) => {
+    const event = boundEvent(unbounded);
     for (const sink of active) {
       try {
         sink(event);

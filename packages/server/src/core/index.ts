@@ -35,7 +35,7 @@ export {
 export { redirectUriMatches, redirectUriProblem } from './interactions/redirect-uri.ts';
 export { devLoginClientId } from './endpoints/dev-login.ts';
 export { validateCors, type CorsOptions } from './cors.ts';
-export { combineSinks, eventLevel, jsonLineSink, logLevels, logLine, maxLogFieldLength, type EventSink, type LogLevel, type ServerEvent, type ServerEventType } from './events.ts';
+export { boundEvent, combineSinks, eventFieldLimits, eventLevel, jsonLineSink, logLevels, logLine, maxLogFieldLength, type EventSink, type LogLevel, type ServerEvent, type ServerEventType } from './events.ts';
 export { errorResponse, jsonResponse, maxBodyBytes, type CoreRequest, type CoreResponse } from './http-types.ts';
 export {
   StoreUnavailableError,
