@@ -36,7 +36,7 @@ export { startMaintenance, type Maintenance, type MaintenanceOptions } from './o
 export { createHealthChecks, type HealthChecks, type HealthOptions, type ReadinessChecks } from './operations/health.ts';
 export { createJsonLogger, type JsonLoggerOptions, type Logger } from './operations/logger.ts';
 export { createOperationsListener, type OperationsListenerOptions } from './operations/operations-listener.ts';
-export { loadKek, type KekSource } from './kek.ts';
+export { KekError, loadKek, openKek, type KekSource } from './kek.ts';
 export { OAuthError, type OAuthErrorCode, type OAuthErrorEventFields, type OAuthErrorOptions } from './core/errors.ts';
 export { verifyDpopProof, DpopNonces, dpopSigningAlgs, dpopDefaults, type DpopProof, type DpopProofRequest, type DpopSettings } from './core/auth/dpop.ts';
 export type { CorsOptions } from './core/cors.ts';

@@ -10,7 +10,7 @@ import { jsonLineSink, type EventSink } from './core/events.ts';
 import type { Store } from './core/store.ts';
 import type { SigningAlg } from './core/types.ts';
 import { createRemoteJwksResolver } from './jwks-resolver.ts';
-import { loadKek, type KekSource } from './kek.ts';
+import { openKek, type KekError, type KekSource } from './kek.ts';
 import { KeyRing } from './core/tokens/keyring.ts';
 import { SigningThread } from './signing/signing-thread.ts';
 
@@ -18,7 +18,11 @@ import { SigningThread } from './signing/signing-thread.ts';
 export interface AuthorizationServerOptions {
   issuer: string;
   store: Store;
-  /** The key-encryption key itself, or where to load it from. */
+  /**
+   * The key-encryption key itself, or where to load it from. A KEK file is created only for a
+   * store with nothing sealed yet; when the store holds sealed signing keys or secrets and the
+   * KEK is missing or another one, creation fails with a {@link KekError} naming the KEK.
+   */
   kek: Uint8Array | KekSource;
   /** Algorithm of the first signing key (default ES256). */
   signingAlg?: SigningAlg;
@@ -67,7 +71,8 @@ export interface AuthorizationServerOptions {
  * ```
  */
 export async function createAuthorizationServer(options: AuthorizationServerOptions): Promise<AuthorizationServer> {
-  const kek = options.kek instanceof Uint8Array ? options.kek : loadKek(options.kek);
+  // A KEK is created only for a store with nothing sealed yet; a missing or different one is a KekError.
+  const kek = await openKek(options.kek, options.store);
   const signatures = options.signingThread ? SigningThread.start() : undefined;
   const keys = await KeyRing.load(options.store, kek, { alg: options.signingAlg ?? 'ES256', clock: options.clock, signatures });
   const log = options.log === undefined ? jsonLineSink((line) => process.stderr.write(line)) : options.log || undefined;

@@ -23,6 +23,23 @@ function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
 }
 
+/**
+ * True when `kek` opens the sealed private key of `record` (the KEK it was sealed under).
+ *
+ * @example
+ * ```ts
+ * if (!opensSigningKey((await store.listSigningKeys()).at(-1)!, kek)) throw new Error('wrong KEK')
+ * ```
+ */
+export function opensSigningKey(record: SigningKeyRecord, kek: Uint8Array): boolean {
+  try {
+    unseal(kek, record.privateSealed, sealContext(record.kid));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The public members of a JWK for `alg` (what a thumbprint and a JWKS carry). */
 function publicMembers(jwk: Record<string, unknown>): Record<string, unknown> {
   return jwk.kty === 'EC'
