@@ -13,6 +13,8 @@ export async function add(options: Options, io: CliIo): Promise<number> {
   const method = options.required('auth-method') as TokenEndpointAuthMethod;
   const settings = clientSettings(options, method);
   if (settings.scope === undefined) throw new UsageError('give --scope "..." (what this client may be granted) or --any-scope');
+  // RFC 7662 section 2.1: introspection needs an authenticated caller.
+  if (settings.introspection && method === 'none') throw new UsageError('--introspection is not for a public client (--auth-method none)');
   const keyFile = options.string('generate-key');
   if (method === 'private_key_jwt') {
     const given = [options.has('jwks'), options.has('jwks-uri'), keyFile !== undefined].filter(Boolean).length;
@@ -138,6 +140,8 @@ function clientSettings(options: Options, method: TokenEndpointAuthMethod): Clie
     requirePushedAuthorizationRequests: options.flag('require-par') ? true : undefined,
     grantTypes: options.list('grant-type')?.map((t) => (t === 'jwt-bearer' ? 'urn:ietf:params:oauth:grant-type:jwt-bearer' : t) as GrantType),
     jwtBearerIssuers: options.has('jwt-bearer-issuers') ? readIssuers(options.required('jwt-bearer-issuers')) : undefined,
+    // clients add: a flag; clients update: on or off.
+    introspection: options.flag('introspection') || (options.has('introspection') ? options.string('introspection') === 'on' : undefined),
   };
 }
 
@@ -203,6 +207,7 @@ function describe(c: ClientRecord): string {
     ['grant_types', c.grantTypes?.join(' ')],
     ['par', c.requirePushedAuthorizationRequests ? 'required' : undefined],
     ['jwt-bearer issuers', c.jwtBearerIssuers?.map((i) => i.issuer).join(' ')],
+    ['introspection', c.introspection ? 'yes (a resource server)' : undefined],
   ]);
 }
 
@@ -225,6 +230,7 @@ function toWire(c: ClientRecord): Record<string, unknown> {
     grant_types: c.grantTypes ?? ['authorization_code', 'refresh_token'],
     require_pushed_authorization_requests: c.requirePushedAuthorizationRequests ?? false,
     ...(c.jwtBearerIssuers ? { jwt_bearer_issuers: c.jwtBearerIssuers.map((i) => ({ issuer: i.issuer, ...(i.jwksUri ? { jwks_uri: i.jwksUri } : {}), ...(i.jwks ? { jwks: i.jwks } : {}) })) } : {}),
+    introspection: c.introspection === true,
     client_id_issued_at: c.createdAt,
   };
 }

@@ -132,4 +132,28 @@ describe('clients', () => {
       assert.match(bad.stderr, message);
     }
   });
+
+  it('add --introspection registers a resource server that may call /introspect; others may not; update turns it on or off', async () => {
+    const rs = JSON.parse((await cli(['clients', 'add', '--db', db, '--id', 'https://rs.example', '--auth-method', 'client_secret_basic', '--any-scope', '--introspection', '--json'])).stdout);
+    assert.equal(rs.introspection, true);
+    const plain = JSON.parse((await cli(['clients', 'add', '--db', db, '--id', 'plain', '--auth-method', 'client_secret_basic', '--any-scope', '--json'])).stdout);
+    assert.equal(plain.introspection, false);
+    await cli(['clients', 'add', '--db', db, '--id', 'app', '--auth-method', 'client_secret_basic', '--scope', 'read', '--resource', 'https://rs.example']);
+    const issued = JSON.parse((await cli(['grants', 'issue', '--db', db, '--issuer', server.issuer, '--client', 'app', '--subject', 'amy', '--scope', 'read', '--resource', 'https://rs.example', '--json'])).stdout);
+    const introspect = (clientId: string, secret: string) =>
+      fetch(`${server.issuer}/introspect`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${secret}`).toString('base64')}` },
+        body: new URLSearchParams({ token: issued.access_token }),
+      });
+    const allowed = await introspect(rs.client_id, rs.client_secret);
+    assert.equal(allowed.status, 200);
+    assert.equal((await allowed.json()).sub, 'amy');
+    assert.equal((await introspect('plain', plain.client_secret)).status, 403);
+    const refused = await cli(['clients', 'add', '--db', db, '--id', 'spa-rs', '--auth-method', 'none', '--any-scope', '--introspection']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /not for a public client/);
+    assert.equal(JSON.parse((await cli(['clients', 'update', '--db', db, '--id', 'https://rs.example', '--introspection', 'off', '--json'])).stdout).introspection, false);
+    assert.equal((await introspect(rs.client_id, rs.client_secret)).status, 403);
+  });
 });

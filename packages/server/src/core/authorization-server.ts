@@ -105,6 +105,12 @@ export interface RegisterClientInput {
   requirePushedAuthorizationRequests?: boolean;
   /** RFC 7523 section 2.1: issuers whose assertions the client may exchange (adds the grant type when `grantTypes` is not given). */
   jwtBearerIssuers?: JwtBearerIssuer[];
+  /**
+   * A resource server that may call the introspection endpoint (RFC 7662 section 2.1); not for a
+   * public (`none`) client. It sees as active the tokens issued to it and those whose audience
+   * names its client id (register it under its resource indicator to match RFC 8707 `resource`).
+   */
+  introspection?: boolean;
 }
 
 /** What {@link AuthorizationServer.updateClient} may change; `scope: ''` means any scope. */
@@ -273,6 +279,7 @@ export class AuthorizationServer {
     else if (input.jwtBearerIssuers?.length) client.grantTypes = ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:jwt-bearer'];
     if (input.requirePushedAuthorizationRequests) client.requirePushedAuthorizationRequests = true;
     if (input.jwtBearerIssuers?.length) client.jwtBearerIssuers = input.jwtBearerIssuers;
+    if (input.introspection) client.introspection = true;
     if (client.authMethod === 'private_key_jwt') {
       if (input.jwks) client.jwks = input.jwks;
       if (input.jwksUri) client.jwksUri = input.jwksUri;
@@ -507,6 +514,8 @@ function validateClient(client: ClientRecord): void {
   if (client.grantTypes?.includes('urn:ietf:params:oauth:grant-type:jwt-bearer') && !client.jwtBearerIssuers?.length) {
     throw new TypeError('the jwt-bearer grant needs at least one trusted issuer (jwtBearerIssuers)');
   }
+  // RFC 7662 section 2.1: the introspection endpoint requires authorization, which a public client cannot give.
+  if (client.introspection && client.authMethod === 'none') throw new TypeError('a public client (none) cannot be registered for introspection');
 }
 
 /** The DPoP settings of a server from its options. */

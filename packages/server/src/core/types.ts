@@ -102,6 +102,12 @@ export interface ClientRecord {
   requirePushedAuthorizationRequests?: boolean;
   /** RFC 7523 section 2.1: trusted assertion issuers for the `jwt-bearer` grant. */
   jwtBearerIssuers?: JwtBearerIssuer[];
+  /**
+   * A resource server allowed to call the introspection endpoint (RFC 7662 section 2.1); it sees
+   * as active only tokens issued to it or whose audience names its client id. Never a public
+   * client. Absent: not allowed.
+   */
+  introspection?: boolean;
   createdAt: number;
 }
 

@@ -89,6 +89,7 @@ export function toClient(row: QueryResultRow): ClientRecord {
       grantTypes: row.grant_types as GrantType[] | null,
       requirePushedAuthorizationRequests: row.require_par as boolean | null,
       jwtBearerIssuers: row.jwt_bearer_issuers as JwtBearerIssuer[] | null,
+      introspection: row.introspection === true ? true : null,
     },
   );
 }

@@ -176,6 +176,11 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'client introspection permission',
+    sql: (s) => `ALTER TABLE ${s}.clients ADD COLUMN introspection boolean NOT NULL DEFAULT false;`,
+  },
 ];
 
 /** Quotes an SQL identifier. */

@@ -203,8 +203,9 @@ export class PostgresStore implements Store {
     await this.#pool.query(
       `INSERT INTO ${this.#t.clients} (client_id, auth_method, secret_hash, secret_sealed, jwks, jwks_uri, scope,
          resources, rotation, retry_window, idle_ttl, absolute_ttl, access_token_ttl, access_token_format,
-         id_token_ttl, created_at, assertion_max_lifetime, redirect_uris, grant_types, require_par, jwt_bearer_issuers)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+         id_token_ttl, created_at, assertion_max_lifetime, redirect_uris, grant_types, require_par, jwt_bearer_issuers,
+         introspection)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
        ON CONFLICT (client_id) DO UPDATE SET
          auth_method = EXCLUDED.auth_method, secret_hash = EXCLUDED.secret_hash,
          secret_sealed = EXCLUDED.secret_sealed, jwks = EXCLUDED.jwks, jwks_uri = EXCLUDED.jwks_uri,
@@ -214,7 +215,8 @@ export class PostgresStore implements Store {
          access_token_format = EXCLUDED.access_token_format, id_token_ttl = EXCLUDED.id_token_ttl,
          created_at = EXCLUDED.created_at, assertion_max_lifetime = EXCLUDED.assertion_max_lifetime,
          redirect_uris = EXCLUDED.redirect_uris, grant_types = EXCLUDED.grant_types, require_par = EXCLUDED.require_par,
-         jwt_bearer_issuers = EXCLUDED.jwt_bearer_issuers`,
+         jwt_bearer_issuers = EXCLUDED.jwt_bearer_issuers,
+         introspection = EXCLUDED.introspection`,
       [
         client.clientId,
         client.authMethod,
@@ -237,6 +239,7 @@ export class PostgresStore implements Store {
         json(client.grantTypes),
         client.requirePushedAuthorizationRequests ?? null,
         json(client.jwtBearerIssuers),
+        client.introspection === true,
       ],
     );
   }

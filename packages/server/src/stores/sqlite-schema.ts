@@ -153,6 +153,10 @@ export const sqliteMigrations: readonly string[] = [
     PRIMARY KEY (client_id, subject)
   ) STRICT, WITHOUT ROWID;
   `,
+  // 4: clients registered for token introspection (RFC 7662 section 2.1).
+  `
+  ALTER TABLE clients ADD COLUMN introspection INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /**

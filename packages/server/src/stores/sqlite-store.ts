@@ -66,7 +66,7 @@ type Row = Record<string, SQLInputValue>;
 const clientColumns =
   'client_id, auth_method, secret_hash, secret_sealed, jwks, jwks_uri, scope, resources, rotation, ' +
   'retry_window, idle_ttl, absolute_ttl, access_token_ttl, access_token_format, id_token_ttl, created_at, ' +
-  'assertion_max_lifetime, redirect_uris, grant_types, require_par, jwt_bearer_issuers';
+  'assertion_max_lifetime, redirect_uris, grant_types, require_par, jwt_bearer_issuers, introspection';
 const grantColumnList = [
   'family_id', 'client_id', 'subject', 'scope', 'resources', 'auth_time', 'id_token_claims', 'dpop_jkt',
   'created_at', 'expires_at', 'revoked_at', 'revoked_reason', 'dpop_bound_from', 'replay_generation', 'replayed_at',
@@ -157,6 +157,7 @@ function toClient(r: Row): ClientRecord {
   if (r.jwks !== null) client.jwks = JSON.parse(r.jwks as string) as { keys: Jwk[] };
   put(client, 'jwksUri', r.jwks_uri);
   put(client, 'assertionMaxLifetime', r.assertion_max_lifetime);
+  if (r.introspection === 1) client.introspection = true;
   return client;
 }
 
@@ -262,7 +263,7 @@ function prepareStatements(db: DatabaseSync) {
     getClient: p(`SELECT ${clientColumns} FROM clients WHERE client_id = ?`),
     dataVersion: p('PRAGMA data_version'),
     saveClient: p(
-      `INSERT OR REPLACE INTO clients (${clientColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO clients (${clientColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     listClients: p(`SELECT ${clientColumns} FROM clients ORDER BY client_id`),
     deleteClient: p('DELETE FROM clients WHERE client_id = ?'),
@@ -476,6 +477,7 @@ export class SqliteStore implements Store {
       c.scope, JSON.stringify(c.resources), c.rotation ? 1 : 0, c.retryWindow, c.idleTtl, c.absoluteTtl,
       c.accessTokenTtl, c.accessTokenFormat, c.idTokenTtl, c.createdAt, opt(c.assertionMaxLifetime), optJson(c.redirectUris),
       optJson(c.grantTypes), optBool(c.requirePushedAuthorizationRequests), optJson(c.jwtBearerIssuers),
+      c.introspection ? 1 : 0,
     );
   }
 

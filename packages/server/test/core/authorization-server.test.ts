@@ -14,7 +14,7 @@ describe('AuthorizationServer sessions: listGrants and revokeGrants', () => {
   before(async () => {
     h = await startHarness({ signingThread: false, frozenClock: true });
     for (const clientId of ['mail', 'calendar']) {
-      const c = await h.client({ clientId });
+      const c = await h.client({ clientId, introspection: true });
       basic[clientId] = h.basic(c.clientId, c.clientSecret);
     }
     await h.client({ clientId: 'spa', authMethod: 'none' });

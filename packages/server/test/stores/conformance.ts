@@ -125,6 +125,7 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
           grantTypes: ['authorization_code', 'refresh_token', 'password', 'urn:ietf:params:oauth:grant-type:jwt-bearer'],
           requirePushedAuthorizationRequests: true,
           jwtBearerIssuers: [{ issuer: 'https://idp.example', jwksUri: 'https://idp.example/jwks' }, { issuer: 'urn:x', jwks: { keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'x' }] } }],
+          introspection: true,
           createdAt: now(),
         };
         const bare: ClientRecord = {
@@ -158,6 +159,7 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
           clientId: `c-${randomId()}`,
           authMethod: 'client_secret_basic',
           secretHash: sha256('one'),
+          introspection: true,
           scope: 'a',
           resources: [],
           rotation: true,
@@ -170,7 +172,7 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
           createdAt: now(),
         };
         await store.saveClient(client);
-        const { secretHash: _dropped, ...rest } = client;
+        const { secretHash: _dropped, introspection: _alsoDropped, ...rest } = client;
         const replaced: ClientRecord = { ...rest, authMethod: 'none', scope: 'a b' };
         await store.saveClient(replaced);
         assert.deepStrictEqual(await store.getClient(client.clientId), replaced);

@@ -1,10 +1,20 @@
 /**
- * Token introspection (RFC 7662) for access and refresh tokens. Callers authenticate as
- * registered clients (resource servers register as clients). A refresh token is reported
- * active only to the client it belongs to.
+ * Token introspection (RFC 7662) for access and refresh tokens. Only clients registered for it
+ * (`introspection`, resource servers) may call it, never a public client, and a caller learns
+ * about a token only if it concerns the caller: issued to it, or (an access token) with an
+ * audience that names its client id. Every other token, like an unknown one, is
+ * `{"active": false}` (RFC 7662 section 4: the endpoint must not be a token oracle).
+ *
+ * | caller                                              | answer                               |
+ * | --------------------------------------------------- | ------------------------------------ |
+ * | no or failed client authentication, public client   | 401 `invalid_client`                 |
+ * | authenticated, not registered for introspection     | 403 `unauthorized_client`            |
+ * | registered; token issued to it, or `aud` names it    | 200 `active: true` with its claims   |
+ * | registered; any other token                          | 200 `{"active": false}`              |
  */
 import type { ServerContext } from '../context.ts';
 import { authenticateRequest } from '../auth/request-auth.ts';
+import { OAuthError } from '../errors.ts';
 import { parseForm, requireParam } from '../form.ts';
 import { jsonResponse, type CoreRequest, type CoreResponse } from '../http-types.ts';
 import { grantIsLive, lookupToken } from '../tokens/token-lookup.ts';
@@ -20,7 +30,20 @@ import { grantIsLive, lookupToken } from '../tokens/token-lookup.ts';
 export async function introspectionEndpoint(ctx: ServerContext, request: CoreRequest): Promise<CoreResponse> {
   const params = parseForm(request);
   // RFC 7662 section 2.1: the endpoint MUST require some form of authorization.
-  const { client } = await authenticateRequest(ctx, request, params, ctx.endpoints.introspection);
+  const { client, method } = await authenticateRequest(ctx, request, params, ctx.endpoints.introspection);
+  if (method === 'none') {
+    // A public client proves nothing about who calls (RFC 7662 section 4).
+    throw new OAuthError('invalid_client', 'Client authentication failed.', {
+      status: 401,
+      detail: `public client ${client.clientId} called the introspection endpoint`,
+    });
+  }
+  if (!client.introspection) {
+    throw new OAuthError('unauthorized_client', 'This client is not allowed to introspect tokens.', {
+      status: 403,
+      detail: `client ${client.clientId} is not registered for introspection`,
+    });
+  }
   const token = requireParam(params, 'token');
   const found = await lookupToken(ctx, token, params.get('token_type_hint'));
   const now = ctx.now();
@@ -30,6 +53,7 @@ export async function introspectionEndpoint(ctx: ServerContext, request: CoreReq
   if (found.kind === 'refresh_token') {
     const { grant, token: record } = found.snapshot;
     const live = grantIsLive(grant, now) && record.state === 'active' && record.expiresAt > now;
+    // A refresh token has no audience: only the client it was issued to learns about it.
     if (!live || grant.clientId !== client.clientId) return inactive;
     return jsonResponse(200, {
       active: true,
@@ -49,6 +73,8 @@ export async function introspectionEndpoint(ctx: ServerContext, request: CoreReq
     });
   }
 
+  // RFC 7662 section 4: only to whom the token concerns: the client it was issued to, or a resource it is for.
+  if (found.clientId !== client.clientId && !found.audience.includes(client.clientId)) return inactive;
   if (found.expiresAt <= now || (await ctx.store.isAccessTokenRevoked(found.jti))) return inactive;
   // Revoking a family makes its access tokens inactive too.
   if (!grantIsLive(await ctx.store.getGrant(found.familyId), now)) return inactive;

@@ -51,7 +51,8 @@ export function serverMetadata(ctx: ServerContext): Record<string, unknown> {
     token_endpoint_auth_signing_alg_values_supported: assertionAlgorithms,
     revocation_endpoint_auth_methods_supported: tokenEndpointAuthMethods,
     revocation_endpoint_auth_signing_alg_values_supported: assertionAlgorithms,
-    introspection_endpoint_auth_methods_supported: tokenEndpointAuthMethods,
+    // RFC 7662 section 2.1: introspection needs authorization, which a public client (none) cannot give.
+    introspection_endpoint_auth_methods_supported: tokenEndpointAuthMethods.filter((m) => m !== 'none'),
     introspection_endpoint_auth_signing_alg_values_supported: assertionAlgorithms,
     access_token_signing_alg_values_supported: [alg],
     // RFC 9449 section 5.1: the JWS algorithms accepted in DPoP proofs.

@@ -37,6 +37,7 @@ describe('metadata and JWKS', () => {
       for (const claim of ['sub', 'auth_time', 'nonce', 'at_hash', 'acr', 'amr', 'name', 'email']) assert.ok(doc.claims_supported.includes(claim), claim);
       assert.equal(doc.request_parameter_supported, false);
       assert.equal(doc.request_uri_parameter_supported, false);
+      assert.equal(doc.introspection_endpoint_auth_methods_supported.includes('none'), false);
       assert.deepEqual(doc.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none']);
       assert.deepEqual(doc.id_token_signing_alg_values_supported, ['ES256']);
     }

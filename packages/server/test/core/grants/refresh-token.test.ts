@@ -18,7 +18,7 @@ describe('refresh token grant', () => {
 
   before(async () => {
     h = await startHarness();
-    const c = await h.client({ clientId: 'app', scope: 'openid offline_access read write', resources: ['https://api.example/', 'https://other.example/'] });
+    const c = await h.client({ clientId: 'app', scope: 'openid offline_access read write', resources: ['https://api.example/', 'https://other.example/'], introspection: true });
     auth = h.basic(c.clientId, c.clientSecret);
     const o = await h.client({ clientId: 'other' });
     other = h.basic(o.clientId, o.clientSecret);
@@ -345,7 +345,7 @@ describe('refresh token grant', () => {
   });
 
   it('absolute lifetime: a successor never outlives the family', async () => {
-    const c = await h.client({ clientId: 'short', idleTtl: 100, absoluteTtl: 150 });
+    const c = await h.client({ clientId: 'short', idleTtl: 100, absoluteTtl: 150, introspection: true });
     const a = h.basic(c.clientId, c.clientSecret);
     const rt = (await h.server.issueGrant({ clientId: 'short', subject: 'bob', scope: 'x' })).tokens.refresh_token!;
     h.advance(90);
@@ -395,7 +395,7 @@ describe('refresh token grant', () => {
   });
 
   it('opaque access tokens per client, introspectable', async () => {
-    const c = await h.client({ clientId: 'opaque', accessTokenFormat: 'opaque' });
+    const c = await h.client({ clientId: 'opaque', accessTokenFormat: 'opaque', introspection: true });
     const a = h.basic(c.clientId, c.clientSecret);
     const rt = (await h.server.issueGrant({ clientId: 'opaque', subject: 'frank', scope: 'x' })).tokens.refresh_token!;
     const res = await refresh(rt, {}, a);
@@ -412,7 +412,7 @@ describe('refresh token grant', () => {
   });
 
   it('opaque access tokens of a non-rotating client are stored too, narrowed scope included', async () => {
-    const c = await h.client({ clientId: 'opaque-keep', accessTokenFormat: 'opaque', rotation: false, scope: 'x y' });
+    const c = await h.client({ clientId: 'opaque-keep', accessTokenFormat: 'opaque', rotation: false, scope: 'x y', introspection: true });
     const a = h.basic(c.clientId, c.clientSecret);
     const rt = (await h.server.issueGrant({ clientId: 'opaque-keep', subject: 'gina', scope: 'x y' })).tokens.refresh_token!;
     const res = await refresh(rt, { scope: 'y' }, a);

@@ -14,9 +14,9 @@ describe('refresh token and authorization expiry on the wire', () => {
 
   before(async () => {
     h = await startHarness({ signingThread: false, frozenClock: true });
-    const c = await h.client({ clientId: 'app', idleTtl: 600, absoluteTtl: 3600, scope: 'openid offline_access read' });
+    const c = await h.client({ clientId: 'app', idleTtl: 600, absoluteTtl: 3600, scope: 'openid offline_access read', introspection: true });
     auth = h.basic(c.clientId, c.clientSecret);
-    const k = await h.client({ clientId: 'keeper', idleTtl: 600, absoluteTtl: 3600, rotation: false });
+    const k = await h.client({ clientId: 'keeper', idleTtl: 600, absoluteTtl: 3600, rotation: false, introspection: true });
     keeper = h.basic(k.clientId, k.clientSecret);
   });
   after(() => h.close());
