@@ -14,6 +14,7 @@ import {
   type GrantFilter,
   type GrantSession,
   type CodeRedemption,
+  StoreUnavailableError,
   type RefreshDecision,
   type RefreshSnapshot,
   type RefreshUse,
@@ -92,10 +93,32 @@ const snapshotSql =
   ' LEFT JOIN refresh_tokens s ON s.token_hash = t.successor_hash WHERE t.token_hash = ?';
 
 const sqliteBusy = 5;
+const sqliteFull = 13;
+
+function primaryCode(error: unknown): number | undefined {
+  const code = (error as { errcode?: unknown } | null)?.errcode;
+  return typeof code === 'number' ? code & 0xff : undefined;
+}
 
 function isBusy(error: unknown): boolean {
-  const code = (error as { errcode?: unknown } | null)?.errcode;
-  return typeof code === 'number' && (code & 0xff) === sqliteBusy;
+  return primaryCode(error) === sqliteBusy;
+}
+
+/**
+ * The "not now" conditions of SQLite as {@link StoreUnavailableError} (503 with Retry-After):
+ * the disk is full (`SQLITE_FULL`; the write was rolled back), or another connection held the
+ * write lock for longer than the busy timeout (`SQLITE_BUSY`; nothing was written). Anything
+ * else is returned unchanged.
+ */
+function unavailable(error: unknown): unknown {
+  switch (primaryCode(error)) {
+    case sqliteFull:
+      return new StoreUnavailableError('the SQLite database or its disk is full', { cause: error, retryAfter: 5 });
+    case sqliteBusy:
+      return new StoreUnavailableError('the SQLite database stayed locked by another connection beyond the busy timeout', { cause: error, retryAfter: 1 });
+    default:
+      return error;
+  }
 }
 
 function nowSeconds(): number {
@@ -423,7 +446,7 @@ export class SqliteStore implements Store {
         this.#checkpointer?.noteWrites(writes);
         return result;
       } catch (error) {
-        if (!isBusy(error) || attempt >= busyRetries) throw error;
+        if (!isBusy(error) || attempt >= busyRetries) throw unavailable(error);
         await sleep(10 + Math.random() * 40);
       }
     }
@@ -472,13 +495,15 @@ export class SqliteStore implements Store {
 
   async saveClient(c: ClientRecord): Promise<void> {
     this.#clients.clear();
-    this.#s.saveClient.run(
-      c.clientId, c.authMethod, opt(c.secretHash), opt(c.secretSealed), optJson(c.jwks), opt(c.jwksUri),
-      c.scope, JSON.stringify(c.resources), c.rotation ? 1 : 0, c.retryWindow, c.idleTtl, c.absoluteTtl,
-      c.accessTokenTtl, c.accessTokenFormat, c.idTokenTtl, c.createdAt, opt(c.assertionMaxLifetime), optJson(c.redirectUris),
-      optJson(c.grantTypes), optBool(c.requirePushedAuthorizationRequests), optJson(c.jwtBearerIssuers),
-      c.introspection ? 1 : 0,
-    );
+    await this.#write(() => {
+      this.#s.saveClient.run(
+        c.clientId, c.authMethod, opt(c.secretHash), opt(c.secretSealed), optJson(c.jwks), opt(c.jwksUri),
+        c.scope, JSON.stringify(c.resources), c.rotation ? 1 : 0, c.retryWindow, c.idleTtl, c.absoluteTtl,
+        c.accessTokenTtl, c.accessTokenFormat, c.idTokenTtl, c.createdAt, opt(c.assertionMaxLifetime), optJson(c.redirectUris),
+        optJson(c.grantTypes), optBool(c.requirePushedAuthorizationRequests), optJson(c.jwtBearerIssuers),
+        c.introspection ? 1 : 0,
+      );
+    });
   }
 
   async listClients(): Promise<ClientRecord[]> {
@@ -585,8 +610,9 @@ export class SqliteStore implements Store {
     return rows.map((r) => r.family_id as string);
   }
 
-  async revokeGrant(familyId: string, reason: string, now: number): Promise<boolean> {
-    return this.#s.revokeGrant.run(now, reason, familyId).changes > 0;
+  /** Group-committed (see {@link useRefreshToken}): one statement, atomic. */
+  revokeGrant(familyId: string, reason: string, now: number): Promise<boolean> {
+    return this.#enqueue(() => this.#s.revokeGrant.run(now, reason, familyId).changes > 0);
   }
 
   async findRefreshToken(tokenHash: string): Promise<RefreshSnapshot | undefined> {
@@ -622,21 +648,35 @@ export class SqliteStore implements Store {
   #enqueue<T>(run: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ run, resolve: resolve as (value: never) => void, reject });
-      if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        // After the I/O callbacks of this loop turn: every request that arrived with them joins.
-        setImmediate(() => this.#startFlush());
-      }
+      this.#scheduleFlush();
     });
   }
 
+  /**
+   * Schedules the next group commit after the I/O callbacks of this loop turn (every request
+   * that arrived with them joins it), unless one is scheduled or under way (it schedules the
+   * next when it ends).
+   */
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#flushes.size > 0 || this.#queue.length === 0) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.#startFlush());
+  }
+
+  /**
+   * Commits one batch of at most {@link maxBatch} writes: one batch per turn of the event loop,
+   * so that however long the queue, the loop answers other requests between two commits. The
+   * queue itself is bounded by the requests in flight (`createNodeServer`'s `maxInFlight`).
+   */
   #startFlush(): void {
     this.#flushScheduled = false;
-    while (this.#queue.length > 0) {
-      const flush = this.#flush(this.#queue.splice(0, maxBatch));
-      this.#flushes.add(flush);
-      void flush.finally(() => this.#flushes.delete(flush));
-    }
+    if (this.#queue.length === 0 || this.#flushes.size > 0) return;
+    const flush = this.#flush(this.#queue.splice(0, maxBatch));
+    this.#flushes.add(flush);
+    void flush.finally(() => {
+      this.#flushes.delete(flush);
+      this.#scheduleFlush();
+    });
   }
 
   /**
@@ -658,7 +698,7 @@ export class SqliteStore implements Store {
           } catch (error) {
             // SQLite may have rolled the whole transaction back on its own (e.g. a full disk).
             if (!this.#db.isTransaction) throw error;
-            item.outcome = { ok: false, error };
+            item.outcome = { ok: false, error: unavailable(error) };
           }
         }
         this.#s.commit.run();
@@ -668,7 +708,9 @@ export class SqliteStore implements Store {
       }
       this.#checkpointer?.noteWrites(batch.length);
     } catch (error) {
-      for (const item of batch) item.reject(error);
+      // Nothing of the batch was committed: every call fails, a full disk or a lock held too long as 503.
+      const failure = unavailable(error);
+      for (const item of batch) item.reject(failure);
       return;
     }
     for (const { outcome, resolve, reject } of batch) {
@@ -746,15 +788,12 @@ export class SqliteStore implements Store {
     }
   }
 
-  async consumeOnce(namespace: string, key: string, expiresAt: number): Promise<boolean> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return this.#s.consumeOnce.run(namespace, key, expiresAt, nowSeconds()).changes > 0;
-      } catch (error) {
-        if (!isBusy(error) || attempt >= busyRetries) throw error;
-        await sleep(10 + Math.random() * 40);
-      }
-    }
+  /**
+   * Group-committed (see {@link useRefreshToken}): one statement, atomic, and waiting for
+   * another process's write lock without blocking the event loop.
+   */
+  consumeOnce(namespace: string, key: string, expiresAt: number): Promise<boolean> {
+    return this.#enqueue(() => this.#s.consumeOnce.run(namespace, key, expiresAt, nowSeconds()).changes > 0);
   }
 
   /** Group-committed with the refreshes (see {@link useRefreshToken}): one statement, atomic. */
@@ -772,8 +811,9 @@ export class SqliteStore implements Store {
     return row ? toOpaque(row) : undefined;
   }
 
+  /** Group-committed (see {@link useRefreshToken}): one statement, atomic. */
   async revokeAccessToken(jti: string, expiresAt: number): Promise<void> {
-    this.#s.revokeAccessToken.run(jti, expiresAt);
+    await this.#enqueue(() => this.#s.revokeAccessToken.run(jti, expiresAt));
   }
 
   async isAccessTokenRevoked(jti: string): Promise<boolean> {
@@ -815,9 +855,11 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    // Queued refreshes are committed (or fail) before the database goes.
-    this.#startFlush();
-    await Promise.allSettled([...this.#flushes]);
+    // Queued writes are committed (or fail) before the database goes, one batch after another.
+    while (this.#queue.length > 0 || this.#flushes.size > 0) {
+      if (this.#flushes.size === 0) this.#startFlush();
+      await Promise.allSettled([...this.#flushes]);
+    }
     await this.#checkpointer?.stop();
     if (this.#db.isOpen) this.#db.close();
   }

@@ -1,8 +1,9 @@
 /**
  * The SQLite store's performance machinery keeps the Store contract: group commit (concurrent
  * refreshes share one transaction, each still atomic and isolated, answered only after the
- * COMMIT), the write lock asked for without blocking the event loop, and the client cache
- * that another connection's change invalidates at once.
+ * COMMIT, one batch per turn of the event loop), the write lock asked for without blocking the
+ * event loop (and given up on as StoreUnavailableError after the busy timeout), and the client
+ * cache that another connection's change invalidates at once.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,9 +12,9 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, describe, it } from 'node:test';
 import { randomHandle, randomId, sha256, tokenPrefixes } from '../../src/core/crypto.ts';
-import type { RefreshDecision, RefreshSnapshot } from '../../src/core/store.ts';
+import { StoreUnavailableError, type RefreshDecision, type RefreshSnapshot } from '../../src/core/store.ts';
 import { clientDefaults, type ClientRecord, type GrantRecord } from '../../src/core/types.ts';
-import { openSqliteStore, type SqliteStore } from '../../src/stores/sqlite-store.ts';
+import { openSqliteStore, type SqliteStore, type SqliteStoreOptions } from '../../src/stores/sqlite-store.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'refresh-grant-group-commit-'));
 const stores: SqliteStore[] = [];
@@ -24,8 +25,8 @@ after(async () => {
 
 const now = (): number => Math.floor(Date.now() / 1000);
 
-async function open(path = join(dir, `${randomId()}.db`)): Promise<{ store: SqliteStore; path: string }> {
-  const store = await openSqliteStore(path);
+async function open(path = join(dir, `${randomId()}.db`), options: SqliteStoreOptions = {}): Promise<{ store: SqliteStore; path: string }> {
+  const store = await openSqliteStore(path, options);
   stores.push(store);
   return { store, path };
 }
@@ -128,25 +129,67 @@ describe('SqliteStore group commit', () => {
   });
 
   it('waits for another process\'s write lock without blocking the event loop', async () => {
-    const { store, path } = await open();
+    // Order, not time: the holder only lets go from a callback of this event loop. A store that
+    // blocked the loop (SQLite's own busy wait) would hold it until its busy timeout ran out and
+    // fail; this one keeps the loop turning, so the callback runs, and then the use commits.
+    const { store, path } = await open(join(dir, `${randomId()}.db`), { busyTimeoutMs: 60_000 });
     const hash = await family(store);
     const holder = new DatabaseSync(path);
     holder.exec('BEGIN IMMEDIATE');
-    let ticks = 0;
-    const ticker = setInterval(() => ticks++, 5);
     try {
-      const use = store.useRefreshToken(hash, rotate());
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      // The event loop ran meanwhile, and nothing was committed.
-      assert.ok(ticks >= 5, `the event loop was blocked (${ticks} ticks)`);
-      assert.equal((await store.findRefreshToken(hash))?.token.state, 'active');
+      let settled = false;
+      const use = store.useRefreshToken(hash, rotate()).finally(() => (settled = true));
+      // Several turns of the event loop: the group commit has asked for the lock and was refused.
+      for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      assert.equal(settled, false, 'the use waits for the lock');
+      assert.equal((await store.findRefreshToken(hash))?.token.state, 'active', 'nothing was committed meanwhile');
       holder.exec('COMMIT');
       assert.equal((await use).decision.action, 'rotate');
+      assert.equal((await store.findRefreshToken(hash))?.token.state, 'rotated');
     } finally {
-      clearInterval(ticker);
       if (holder.isTransaction) holder.exec('ROLLBACK');
       holder.close();
     }
+  });
+
+  it('a lock held elsewhere beyond the busy timeout is StoreUnavailableError (503), with nothing written', async () => {
+    const { store, path } = await open(join(dir, `${randomId()}.db`), { busyTimeoutMs: 50 });
+    const hash = await family(store);
+    const holder = new DatabaseSync(path);
+    holder.exec('BEGIN IMMEDIATE');
+    try {
+      const results = await Promise.allSettled([store.useRefreshToken(hash, rotate()), store.consumeOnce('ns', randomId(), now() + 60), store.revokeGrant('nope', 'admin', now())]);
+      for (const result of results) {
+        assert.equal(result.status, 'rejected');
+        assert.ok(result.reason instanceof StoreUnavailableError, String(result.reason));
+        assert.equal(result.reason.retryAfter, 1);
+      }
+      await assert.rejects(store.createGrant(grant(), { tokenHash: sha256(randomId()), expiresAt: now() + 60 }), StoreUnavailableError);
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
+    assert.equal((await store.findRefreshToken(hash))?.token.state, 'active');
+    assert.equal((await store.useRefreshToken(hash, rotate())).decision.action, 'rotate', 'and works again once the lock is free');
+  });
+
+  it('commits at most one batch per turn of the event loop, so other callbacks run between batches', async () => {
+    // Finding 2 of issue 11: the whole queue was committed in one turn, however long it was.
+    const { store } = await open();
+    const hashes: string[] = [];
+    for (let i = 0; i < 3 * 256; i++) hashes.push(await family(store));
+    let otherCallbackRan = false;
+    let committedBefore = 0;
+    const uses = hashes.map((hash) => store.useRefreshToken(hash, rotate()).then((use) => {
+      if (!otherCallbackRan) committedBefore++;
+      return use;
+    }));
+    // Queued after the store's own flush callback: it runs after the first batch, not after all.
+    setImmediate(() => (otherCallbackRan = true));
+    const done = await Promise.all(uses);
+    assert.equal(done.filter((u) => u.decision.action === 'rotate').length, 3 * 256);
+    assert.equal(committedBefore, 256);
   });
 
   it('sees a client changed or removed by another connection from the next turn of the event loop', async () => {
