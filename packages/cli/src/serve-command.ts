@@ -1,6 +1,7 @@
 /**
- * `refresh-grant serve`: the authorization server on `node:http`, with `/health` and `/ready`
- * (and `/metrics` with `--metrics`) at the root. The first line on stdout is the issuer URL;
+ * `refresh-grant serve`: the authorization server on `node:http` (`createNodeServer`: requests in
+ * flight and connections bounded, JSON for every refusal), with `/health` and `/ready` (and
+ * `/metrics` with `--metrics`) at the root. The first line on stdout is the issuer URL;
  * logs are JSON lines on stderr. SIGTERM/SIGINT: `/ready` turns 503, in-flight requests finish,
  * the store closes. On a first start with an empty store it creates a demo client and grant and
  * prints, in plain words, how to use them.
@@ -12,6 +13,7 @@ import {
   createHealthChecks,
   createJsonLogger,
   createNodeHandler,
+  createNodeServer,
   createOperationsListener,
   startMaintenance,
   type AuthorizationServer,
@@ -23,7 +25,10 @@ import { devLoginClientId, validateCors } from '@refresh-grant/server/core';
 import { defaultKekFile, openStore } from './open-store.ts';
 import { UsageError, type CliIo, type Options } from './options.ts';
 
-type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
+
+/** The root paths of the operations endpoints: never shed, so that probes and scrapes work under load. */
+const operationsPaths = new Set(['/health', '/ready', '/metrics']);
 
 /** `serve`; resolves with the exit code once the server has shut down. */
 export async function serve(options: Options, io: CliIo): Promise<number> {
@@ -44,7 +49,8 @@ export async function serve(options: Options, io: CliIo): Promise<number> {
   }
   const logger = createJsonLogger({ level });
   const db = options.required('db');
-  const metrics = withMetrics ? (await import('@refresh-grant/server/metrics')).createMetrics() : undefined;
+  let load: (() => { inFlight: number; shed: number; connections: number }) | undefined;
+  const metrics = withMetrics ? (await import('@refresh-grant/server/metrics')).createMetrics({ load: () => load!() }) : undefined;
   const opened = await openStore(db, { server: true });
   const store = metrics ? metrics.instrumentStore(opened) : opened;
 
@@ -53,7 +59,14 @@ export async function serve(options: Options, io: CliIo): Promise<number> {
   // knows the port before it is printed); requests that still come early wait for the handler.
   let handle: Listener | undefined;
   const early: Array<[IncomingMessage, ServerResponse]> = [];
-  const http = createServer({ keepAliveTimeout: 65_000 }, (req, res) => (handle ? handle(req, res) : void early.push([req, res])));
+  // Limits on requests in flight, pipelining, connections and time; JSON for every refusal.
+  const node = createNodeServer((req, res) => (handle ? handle(req, res) : void early.push([req, res])), {
+    maxInFlight: options.number('max-in-flight'),
+    maxConnections: options.number('max-connections'),
+    exempt: (req) => operationsPaths.has((req.url ?? '').split('?')[0]),
+  });
+  const http = node.http;
+  load = node.stats;
   const explicitIssuer = options.string('issuer');
   if (explicitIssuer === undefined && port === 0) await listen(http, port, host);
   const address = http.listening ? (http.address() as { port: number }) : { port };
@@ -84,7 +97,8 @@ export async function serve(options: Options, io: CliIo): Promise<number> {
     onResponse: observers.length === 0 ? undefined : observers.length === 1 ? observers[0] : (info: ResponseInfo) => observers.forEach((f) => f(info)),
   });
   const operations = createOperationsListener({ health, metrics: metricsPort === undefined ? metrics : undefined });
-  handle = (req, res) => void (operations(req, res) || oauth(req, res));
+  // The OAuth handler's promise: a request counts in flight until its answer is out.
+  handle = (req, res) => operations(req, res) || oauth(req, res);
   for (const [req, res] of early.splice(0)) handle(req, res);
   let metricsServer: Server | undefined;
   try {

@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
+import { DatabaseSync } from 'node:sqlite';
+import { exchange } from '../../server/test/support/raw-http.ts';
 import { bin, cli, serve } from './support.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'rg-serve-'));
@@ -206,5 +208,44 @@ describe('serve', () => {
     } finally {
       await s.stop('SIGKILL');
     }
+  });
+
+  it('--max-in-flight sheds with 503 at once (probes still answered, counted in /metrics); the parser\'s refusals are JSON', async () => {
+    const db = join(dir, 'limits.db');
+    const added = JSON.parse((await cli(['clients', 'add', '--db', db, '--id', 'app', '--auth-method', 'client_secret_post', '--any-scope', '--json'])).stdout);
+    const s = await serve(['--port', '0', '--db', db, '--no-demo', '--quiet', '--metrics'], { env: { REFRESH_GRANT_MAX_IN_FLIGHT: '1' } });
+    try {
+      const issue = async () => JSON.parse((await cli(['grants', 'issue', '--db', db, '--issuer', s.issuer, '--client', 'app', '--subject', 'u', '--scope', 'read', '--json'])).stdout).refresh_token as string;
+      const [first, second] = [await issue(), await issue()];
+      const refresh = (rt: string) => fetch(`${s.issuer}/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: rt, client_id: 'app', client_secret: added.client_secret }) });
+      // Another process holds the store's write lock: the first refresh waits for it, in flight.
+      const holder = new DatabaseSync(db);
+      holder.exec('BEGIN IMMEDIATE');
+      const held = refresh(first);
+      try {
+        // Metrics are never shed: they tell when the first refresh is in flight.
+        const inFlight = async () => Number(/^refresh_grant_requests_in_flight (\d+)$/m.exec(await (await fetch(`${s.issuer}/metrics`)).text())?.[1]);
+        while ((await inFlight()) !== 1);
+        const shed = await refresh(second);
+        assert.equal(shed.status, 503);
+        assert.equal(shed.headers.get('retry-after'), '1');
+        assert.equal((await shed.json()).error, 'temporarily_unavailable');
+        assert.equal((await fetch(`${s.issuer}/health`)).status, 200, 'probes are never shed');
+      } finally {
+        holder.exec('ROLLBACK');
+        holder.close();
+      }
+      assert.equal((await held).status, 200);
+      assert.match(await (await fetch(`${s.issuer}/metrics`)).text(), /^refresh_grant_requests_shed_total [1-9]\d*$/m);
+      const { port } = new URL(s.issuer);
+      const { answers } = await exchange(Number(port), 'GARBAGE\r\n\r\n', { untilClose: true });
+      assert.equal(answers[0].status, 400);
+      assert.equal(answers[0].json.error, 'invalid_request');
+    } finally {
+      await s.stop('SIGKILL');
+    }
+    const bad = await cli(['serve', '--db', db, '--port', '0', '--max-in-flight', '0']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--max-in-flight/);
   });
 });

@@ -31,6 +31,7 @@ export {
   type RegisteredClient,
 } from './core/authorization-server.ts';
 export { createNodeHandler, type NodeHandlerOptions, type ResponseInfo } from './http/node-handler.ts';
+export { createNodeServer, nodeServerDefaults, type NodeServer, type NodeServerOptions, type NodeServerStats } from './http/node-server.ts';
 export { createFetchHandler, type FetchHandlerOptions } from './http/fetch-handler.ts';
 export { startMaintenance, type Maintenance, type MaintenanceOptions } from './operations/maintenance.ts';
 export { createHealthChecks, type HealthChecks, type HealthOptions, type ReadinessChecks } from './operations/health.ts';

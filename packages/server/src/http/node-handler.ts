@@ -49,7 +49,12 @@ export function createNodeHandler(server: AuthorizationServer, options: NodeHand
   const basePath = options.basePath ?? server.basePath;
   const origin = new URL(server.issuer).origin;
   const onResponse = options.onResponse;
-  return function handle(req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * Answers one request; the promise settles once the answer was handed to the socket, or the
+   * request was abandoned (its connection closed before the body arrived). `createNodeServer`
+   * counts a request in flight until then.
+   */
+  return function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = onResponse ? performance.now() : 0;
     // Express and Connect strip a mount prefix from `req.url` and keep the full path in
     // `originalUrl`: the path the client addressed is what the issuer and DPoP's `htu` name.
@@ -63,8 +68,8 @@ export function createNodeHandler(server: AuthorizationServer, options: NodeHand
       if (onResponse) observed(onResponse, { method: req.method ?? 'GET', path: path ?? pathname, status: response.status, durationMs: performance.now() - started, req });
     };
     if (path === undefined) {
-      if (options.notFound) return options.notFound(req, res);
-      return answer(jsonResponse(404, { error: 'not_found', error_description: 'No such endpoint.' }), false);
+      if (options.notFound) return Promise.resolve(options.notFound(req, res));
+      return Promise.resolve(answer(jsonResponse(404, { error: 'not_found', error_description: 'No such endpoint.' }), false));
     }
     const handOver = (body: string) =>
       server
@@ -84,27 +89,37 @@ export function createNodeHandler(server: AuthorizationServer, options: NodeHand
     // already read the stream: take what it parsed instead of waiting for data that never comes.
     if (req.readableEnded) {
       const parsed = parsedBody((req as { body?: unknown }).body);
-      if (typeof parsed === 'string') return void handOver(parsed);
-      return answer(jsonResponse(500, { error: 'server_error', error_description: parsed.error }), false);
+      if (typeof parsed === 'string') return handOver(parsed);
+      return Promise.resolve(answer(jsonResponse(500, { error: 'server_error', error_description: parsed.error }), false));
     }
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > maxBodyBytes) return rejectTooLarge(req, answer);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let aborted = false;
-    req.on('data', (chunk: Buffer) => {
-      if (aborted) return;
-      size += chunk.length;
-      if (size > maxBodyBytes) {
-        aborted = true;
-        return rejectTooLarge(req, answer);
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', () => res.destroy());
-    req.on('end', () => {
-      if (aborted) return;
-      handOver(chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8'));
+    if (declared > maxBodyBytes) return Promise.resolve(rejectTooLarge(req, answer));
+    return new Promise<void>((resolve) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let aborted = false;
+      req.on('data', (chunk: Buffer) => {
+        if (aborted) return;
+        size += chunk.length;
+        if (size > maxBodyBytes) {
+          aborted = true;
+          rejectTooLarge(req, answer);
+          return resolve();
+        }
+        chunks.push(chunk);
+      });
+      req.on('error', () => {
+        res.destroy();
+        resolve();
+      });
+      // The connection went before the body was complete: nothing to answer.
+      req.on('close', () => {
+        if (!req.complete) resolve();
+      });
+      req.on('end', () => {
+        if (aborted) return;
+        handOver(chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8')).then(resolve);
+      });
     });
   };
 }
