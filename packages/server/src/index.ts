@@ -39,7 +39,7 @@ export { createJsonLogger, type JsonLoggerOptions, type Logger } from './operati
 export { createOperationsListener, type OperationsListenerOptions } from './operations/operations-listener.ts';
 export { KekError, loadKek, openKek, type KekSource } from './kek.ts';
 export { OAuthError, type OAuthErrorCode, type OAuthErrorEventFields, type OAuthErrorOptions } from './core/errors.ts';
-export { verifyDpopProof, DpopNonces, dpopSigningAlgs, dpopDefaults, type DpopProof, type DpopProofRequest, type DpopSettings } from './core/auth/dpop.ts';
+export { verifyDpopProof, DpopNonces, SpentProofs, dpopSigningAlgs, dpopDefaults, type DpopProof, type DpopProofRequest, type DpopSettings } from './core/auth/dpop.ts';
 export type { CorsOptions } from './core/cors.ts';
 export { logLevels, type ServerEvent, type ServerEventType, type EventSink, type LogLevel } from './core/events.ts';
 export type { AuthenticatedUser, ClaimsContext, Endpoints, PasswordCheck } from './core/context.ts';

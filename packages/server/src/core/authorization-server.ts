@@ -8,7 +8,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import { endpointsFor, type AuthenticatedUser, type ClaimsContext, type PasswordCheck, type ServerContext } from './context.ts';
 import { validateCors, type CorsOptions } from './cors.ts';
 import { randomHandle, randomId, seal, sha256, tokenPrefixes } from './crypto.ts';
-import { dpopDefaults, DpopNonces, dpopSigningAlgs, type DpopSettings } from './auth/dpop.ts';
+import { dpopDefaults, DpopNonces, dpopSigningAlgs, SpentProofs, type DpopSettings } from './auth/dpop.ts';
 import { combineSinks, type EventSink, type ServerEvent } from './events.ts';
 import type { CoreRequest, CoreResponse } from './http-types.ts';
 import { familyTokens, newFamily } from './grants/new-family.ts';
@@ -524,6 +524,7 @@ function dpopSettings(kek: Uint8Array, options: DpopOptions = {}): DpopSettings 
     algorithms: dpopSigningAlgs,
     maxAge: options.maxAge ?? dpopDefaults.maxAge,
     futureSkew: options.futureSkew ?? dpopDefaults.futureSkew,
+    spent: new SpentProofs(),
   };
   for (const [name, value] of Object.entries({ maxAge: settings.maxAge, futureSkew: settings.futureSkew })) {
     if (!Number.isInteger(value) || value < 0) throw new TypeError(`dpop.${name} must be a whole number of seconds >= 0`);

@@ -81,6 +81,7 @@ export {
   DpopNonces,
   dpopDefaults,
   dpopSigningAlgs,
+  SpentProofs,
   normalizeHtu,
   verifyDpopProof,
   type DpopProof,

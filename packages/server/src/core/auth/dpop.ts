@@ -11,13 +11,16 @@
  * | nonce required and missing or stale                   | 400 `use_dpop_nonce` + `DPoP-Nonce` |
  * | `jti` seen before (in any instance sharing the store) | 400 `invalid_dpop_proof`         |
  *
+ * A proof this process has already consumed, sent again byte for byte (a replay flood), is
+ * refused at the cost of one hash ({@link SpentProofs}): no signature check, no store write.
+ *
  * The `iat` window is {@link dpopDefaults}: 60 s in the past (the proof's lifetime) and 5 s in the
  * future (clock skew); a client with a worse clock corrects it (openid-client's `clockSkew`).
  */
 import { createHmac } from 'node:crypto';
 import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify } from 'jose';
 import type { JWTPayload, JWK } from 'jose';
-import { deriveKey, safeEqual } from '../crypto.ts';
+import { deriveKey, safeEqual, sha256 } from '../crypto.ts';
 import { OAuthError } from '../errors.ts';
 import type { Store } from '../store.ts';
 
@@ -41,6 +44,52 @@ export interface DpopSettings {
   futureSkew: number;
   /** When set, every proof must carry a current server nonce (RFC 9449 section 8). */
   nonces?: DpopNonces;
+  /** Proofs this process consumed, refused again before any verification. */
+  spent?: SpentProofs;
+}
+
+/**
+ * The proofs this process has consumed (or seen refused as replays by the store), by SHA-256 of
+ * the whole proof, until their `jti` expires. A proof is single use (RFC 9449 section 11.1), so
+ * the same bytes again are a replay whatever the store would say: refused for the price of one
+ * hash instead of a signature verification and a store write, which is what a client replaying
+ * one proof in a flood would otherwise cost every other client. Bounded: past `max` entries the
+ * oldest are forgotten (the store still refuses them, at the full price).
+ *
+ * @example
+ * ```ts
+ * const spent = new SpentProofs()
+ * spent.add(proof, iat + 60)
+ * spent.has(proof, now) // true until iat + 60
+ * ```
+ */
+export class SpentProofs {
+  readonly #max: number;
+  /** SHA-256 of a proof -> when its jti expires (seconds); oldest first. */
+  readonly #entries = new Map<string, number>();
+
+  constructor(max = 10_000) {
+    this.#max = max;
+  }
+
+  /** True when this exact proof was consumed and its jti has not expired at `now`. */
+  has(proof: string, now: number): boolean {
+    const expiresAt = this.#entries.get(sha256(proof));
+    return expiresAt !== undefined && expiresAt > now;
+  }
+
+  /** Remembers a consumed proof until `expiresAt`. */
+  add(proof: string, expiresAt: number): void {
+    const key = sha256(proof);
+    this.#entries.delete(key);
+    this.#entries.set(key, expiresAt);
+    while (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
+  }
+
+  /** How many proofs are remembered. */
+  get size(): number {
+    return this.#entries.size;
+  }
 }
 
 /**
@@ -136,6 +185,8 @@ export async function verifyDpopProof(
   if (header.includes(',')) throw new OAuthError('invalid_request', 'More than one DPoP header was sent.');
   const invalid = (detail: string, cause?: unknown) =>
     new OAuthError('invalid_dpop_proof', 'The DPoP proof is invalid.', { detail, cause });
+  // RFC 9449 section 11.1: a proof is single use; the same bytes again are refused before anything else.
+  if (settings.spent?.has(header, now)) throw invalid('jti replayed (this very proof was consumed before)');
 
   let payload: JWTPayload;
   let jwk: JWK;
@@ -190,7 +241,9 @@ export async function verifyDpopProof(
 
   const jkt = await calculateJwkThumbprint(jwk, 'sha256');
   // RFC 9449 section 11.1: a proof is single use; remembered for as long as its iat is acceptable.
-  const first = await deps.store.consumeOnce('dpop:' + jkt, jti, Math.floor(iat) + settings.maxAge);
+  const expiresAt = Math.floor(iat) + settings.maxAge;
+  const first = await deps.store.consumeOnce('dpop:' + jkt, jti, expiresAt);
+  settings.spent?.add(header, expiresAt);
   if (!first) throw invalid('jti replayed');
   return nonce === undefined ? { jkt, jti, iat } : { jkt, jti, iat, nonce };
 }

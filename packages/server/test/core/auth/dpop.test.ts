@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { DpopNonces, dpopDefaults, dpopSigningAlgs, normalizeHtu, verifyDpopProof, type DpopSettings } from '../../../src/core/auth/dpop.ts';
+import { DpopNonces, dpopDefaults, dpopSigningAlgs, normalizeHtu, SpentProofs, verifyDpopProof, type DpopSettings } from '../../../src/core/auth/dpop.ts';
 import { OAuthError } from '../../../src/core/errors.ts';
 import { decideRefresh, type RefreshRules } from '../../../src/core/grants/refresh-token.ts';
 import type { RefreshSnapshot, Store } from '../../../src/core/store.ts';
@@ -32,6 +32,21 @@ describe('DpopNonces', () => {
     assert.ok(!new DpopNonces(new Uint8Array(randomBytes(32)), 60).accepts(nonce, t), 'another KEK');
     assert.ok(!a.accepts('', t));
     assert.throws(() => new DpopNonces(kek, 0), TypeError);
+  });
+});
+
+describe('SpentProofs', () => {
+  it('knows a consumed proof until its jti expires, and forgets the oldest beyond its size', () => {
+    const spent = new SpentProofs(2);
+    spent.add('proof-a', 100);
+    assert.equal(spent.has('proof-a', 99), true);
+    assert.equal(spent.has('proof-a', 100), false, 'expired');
+    assert.equal(spent.has('proof-b', 99), false);
+    spent.add('proof-b', 100);
+    spent.add('proof-c', 100);
+    assert.equal(spent.size, 2);
+    assert.equal(spent.has('proof-a', 1), false, 'the oldest was forgotten');
+    assert.equal(spent.has('proof-c', 1), true);
   });
 });
 
