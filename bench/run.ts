@@ -21,6 +21,10 @@
  *   --runs 3                runs of each measurement
  *   --warmup 1000 --duration 4000   windows, in ms
  *   --parts main,pinned,variants,scaling,client,cli   what to run (cli: start-up time of the command line, bench/cli.ts)
+ *                           `overload` (not in the default set, see bench/overload.ts): open loop at 2x the
+ *                           measured capacity, goodput, p99, RSS, recovery, the curve
+ *   --overload-seconds 30   length of the overload run (5 with --quick)
+ *   --max-in-flight N       `serve --max-in-flight` for the overload part (default: the server's)
  *   --driver net|http       load generator HTTP client (default net, see bench/load.ts)
  *   --profile               run refresh-grant servers with --cpu-prof (profiles in the work dir)
  *   --pg-url URL            PostgreSQL server (default postgres://root@127.0.0.1:5432/test)
@@ -45,6 +49,7 @@ import type { LoadConfig, LoadResult } from './load.ts';
 import { pinProcess, root, runNode } from './processes.ts';
 import { fixed, int, median } from './stats.ts';
 import { startTarget, targetLabels, targetNames, variantNames, type Target, type TargetName } from './targets.ts';
+import { runOverload } from './overload.ts';
 
 const { values } = parseArgs({
   options: {
@@ -61,6 +66,8 @@ const { values } = parseArgs({
     'pg-url': { type: 'string', default: process.env.PG_URL ?? 'postgres://root@127.0.0.1:5432/test' },
     out: { type: 'string' },
     baseline: { type: 'string' },
+    'overload-seconds': { type: 'string' },
+    'max-in-flight': { type: 'string' },
   },
 });
 
@@ -249,6 +256,20 @@ if (parts.has('cli')) {
   cliReport = await runNode(['bench/cli.ts', '--markdown', ...(quick ? ['--rounds', '5'] : [])]);
 }
 
+// --- overload: open loop beyond capacity (bench/overload.ts) ---------------------------------------
+let overloadReport: string[] = [];
+if (parts.has('overload')) {
+  overloadReport = await runOverload({
+    seconds: Number(values['overload-seconds'] ?? (quick ? 5 : 30)),
+    multiple: 2,
+    curve: [0.5, 1, 1.5, 2, 3],
+    curveSeconds: quick ? 2 : 5,
+    maxInFlight: values['max-in-flight'] === undefined ? undefined : Number(values['max-in-flight']),
+    workDir,
+    log,
+  });
+}
+
 // --- report ----------------------------------------------------------------------------------
 function group(part: Part, target: string, concurrency: number): Sample[] {
   return samples.filter((s) => s.part === part && s.target === target && s.concurrency === concurrency);
@@ -402,6 +423,7 @@ if (parts.has('scaling')) {
 
 if (clientReport) lines.push(clientReport.trim(), '');
 if (cliReport) lines.push(cliReport.trim(), '');
+if (overloadReport.length) lines.push(...overloadReport);
 if (pending.size) lines.push('## Pending', '', ...[...pending].map(([k, v]) => `- ${k}: ${v}`), '');
 
 writeFileSync(out, lines.join('\n'));

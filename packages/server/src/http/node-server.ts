@@ -131,8 +131,15 @@ export function createNodeServer(handler: (req: IncomingMessage, res: ServerResp
   const connections = new Map<Socket, Connection>();
   let inFlight = 0;
   let shed = 0;
-  const overloaded = () =>
-    jsonAnswer(503, 'temporarily_unavailable', 'The server is busy. Retry later.', { 'retry-after': String(limits.retryAfter) });
+  // Built once: a refusal must cost as little as possible, since under overload it is most of the work.
+  const busy = jsonAnswer(503, 'temporarily_unavailable', 'The server is busy. Retry later.', { 'retry-after': String(limits.retryAfter) });
+  const busyHeaders = [...Object.entries(busy.headers).flat(), 'content-length', String(Buffer.byteLength(busy.body))];
+  const busyAndClosing = [...busyHeaders, 'connection', 'close'];
+  const refuse = (res: ServerResponse, headers: string[]) => {
+    shed++;
+    res.writeHead(503, headers);
+    res.end(busy.body);
+  };
 
   http.on('connection', (socket: Socket) => {
     if (connections.size >= limits.maxConnections && !closeIdlest(connections)) {
@@ -160,16 +167,10 @@ export function createNodeServer(handler: (req: IncomingMessage, res: ServerResp
       return;
     }
     if (connection.inFlight >= limits.maxPipelined) {
-      shed++;
       connection.closing = true;
-      const answer = overloaded();
-      answer.headers.connection = 'close';
-      return send(res, answer);
+      return refuse(res, busyAndClosing);
     }
-    if (inFlight >= limits.maxInFlight) {
-      shed++;
-      return send(res, overloaded());
-    }
+    if (inFlight >= limits.maxInFlight) return refuse(res, busyHeaders);
     inFlight++;
     connection.inFlight++;
     let done = false;
