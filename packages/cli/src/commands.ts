@@ -28,7 +28,7 @@ const db: OptionSpec = {
 };
 const kekFile: OptionSpec = {
   name: 'kek-file', value: 'FILE', env: true,
-  help: 'key-encryption key file, created 0600 on first use (default <db>.kek; ./refresh-grant.kek for PostgreSQL); REFRESH_GRANT_KEK may hold the key itself',
+  help: 'key-encryption key file, created 0600 for a store with nothing sealed yet (default <db>.kek; ./refresh-grant.kek for PostgreSQL); REFRESH_GRANT_KEK may hold the key itself',
 };
 const json: OptionSpec = { name: 'json', type: 'boolean', help: 'print JSON with wire names, one document per line' };
 const store = [db, kekFile];
