@@ -7,7 +7,7 @@
  *   never queued, so latency and memory stay bounded at any offered load;
  * - **pipelining** is bounded per connection: a request beyond `maxPipelined` unanswered ones on
  *   its connection gets that 503 with `Connection: close`, and what the connection sent after it
- *   is dropped unread;
+ *   is dropped unanswered (past `8 * maxPipelined` such requests, the connection is closed at once);
  * - **connections** are capped: at `maxConnections`, a new connection closes the one idle the
  *   longest (no request in flight: a keep-alive, or one that never sent a complete request), or
  *   is closed itself when every connection is busy;
@@ -88,6 +88,8 @@ interface Connection {
   inFlight: number;
   /** A request beyond the pipelining limit was refused: the rest of what it sent is dropped. */
   closing: boolean;
+  /** Requests dropped since (past `8 * maxPipelined` of them, the connection is closed at once). */
+  dropped: number;
   /** Closed (its requests still count in flight until their handlers are done). */
   closed: boolean;
 }
@@ -147,7 +149,7 @@ export function createNodeServer(handler: (req: IncomingMessage, res: ServerResp
       socket.destroy();
       return;
     }
-    const connection: Connection = { inFlight: 0, closing: false, closed: false };
+    const connection: Connection = { inFlight: 0, closing: false, dropped: 0, closed: false };
     connections.set(socket, connection);
     socket.once('close', () => {
       connections.delete(socket);
@@ -157,7 +159,14 @@ export function createNodeServer(handler: (req: IncomingMessage, res: ServerResp
 
   const admit = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void => {
     const connection = connections.get(req.socket);
-    if (!connection || connection.closing) return; // dropped: the connection closes after its last answer
+    if (!connection) return;
+    if (connection.closing) {
+      // Dropped unanswered: the connection closes after its last answer. A client that goes on
+      // pipelining meanwhile is cut off at once (its answers are lost), so that what it sends
+      // cannot pile up in memory while its first requests wait.
+      if (++connection.dropped > 8 * limits.maxPipelined) req.socket.destroy();
+      return;
+    }
     if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.host === undefined) {
       return send(res, jsonAnswer(400, 'invalid_request', 'The request has no Host header.', { connection: 'close' }));
     }

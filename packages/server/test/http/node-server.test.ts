@@ -155,7 +155,7 @@ describe('createNodeServer: pipelining and connections (finding 2)', () => {
     const lock = g.hold();
     try {
       const request = rawRequest('POST', '/token', { ...g.auth, 'content-type': 'application/x-www-form-urlencoded' }, refreshBody(token));
-      const pipelined = exchange(g.port, request.repeat(50), { count: 50 });
+      const pipelined = exchange(g.port, request.repeat(8), { count: 8 });
       await until(() => g.node.stats().shed === 1);
       assert.equal(g.node.stats().inFlight, 3);
       lock.release();
@@ -166,6 +166,23 @@ describe('createNodeServer: pipelining and connections (finding 2)', () => {
       assert.equal(answers[3].json.error, 'temporarily_unavailable');
       assert.equal(closed, true);
       assert.equal(g.node.stats().shed, 1);
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('a connection that goes on pipelining past 8 x maxPipelined refused requests is closed at once; its handled requests still count until done', async () => {
+    const g = await startGuarded({ maxPipelined: 3 });
+    const token = await g.refreshToken();
+    const lock = g.hold();
+    try {
+      const request = rawRequest('POST', '/token', { ...g.auth, 'content-type': 'application/x-www-form-urlencoded' }, refreshBody(token));
+      const { answers, closed } = await exchange(g.port, request.repeat(200), { count: 200 });
+      assert.deepEqual(answers, []);
+      assert.equal(closed, true);
+      assert.equal(g.node.stats().inFlight, 3, 'the three admitted ones still wait for the store');
+      lock.release();
+      await until(() => g.node.stats().inFlight === 0);
     } finally {
       await g.close();
     }
