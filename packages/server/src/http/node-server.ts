@@ -12,7 +12,8 @@
  *   longest (no request in flight: a keep-alive, or one that never sent a complete request), or
  *   is closed itself when every connection is busy;
  * - **timeouts** are set on purpose: the headers of a request within `headersTimeoutMs`, the
- *   whole request within `requestTimeoutMs`, an idle keep-alive connection kept `keepAliveTimeoutMs`;
+ *   whole request within `requestTimeoutMs`, an idle keep-alive connection kept `keepAliveTimeoutMs`
+ *   (and so is a new connection that has sent nothing yet: it is idle, not late, and gets no 408);
  * - **every answer is JSON**, the HTTP parser's own refusals included (`parser-errors.ts`);
  * - a client that **half-closes** its connection after sending a request still gets the answer
  *   (a committed rotation is never answered into a closed socket).
@@ -92,6 +93,8 @@ interface Connection {
   dropped: number;
   /** Closed (its requests still count in flight until their handlers are done). */
   closed: boolean;
+  /** It sent nothing within `headersTimeoutMs` of being opened: kept as idle, closed after `keepAliveTimeoutMs`. */
+  idle: boolean;
 }
 
 /**
@@ -149,7 +152,7 @@ export function createNodeServer(handler: (req: IncomingMessage, res: ServerResp
       socket.destroy();
       return;
     }
-    const connection: Connection = { inFlight: 0, closing: false, dropped: 0, closed: false };
+    const connection: Connection = { inFlight: 0, closing: false, dropped: 0, closed: false, idle: false };
     connections.set(socket, connection);
     socket.once('close', () => {
       connections.delete(socket);
@@ -160,6 +163,11 @@ export function createNodeServer(handler: (req: IncomingMessage, res: ServerResp
   const admit = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void => {
     const connection = connections.get(req.socket);
     if (!connection) return;
+    if (connection.idle) {
+      // Its first request: from now on Node's own timeouts apply, as on any connection.
+      connection.idle = false;
+      req.socket.setTimeout(0);
+    }
     if (connection.closing) {
       // Dropped unanswered: the connection closes after its last answer. A client that goes on
       // pipelining meanwhile is cut off at once (its answers are lost), so that what it sends
@@ -209,7 +217,21 @@ export function createNodeServer(handler: (req: IncomingMessage, res: ServerResp
   // Expect: 100-continue: admitted (or refused) before the client sends its body.
   http.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => admit(req, res, true));
   http.on('checkExpectation', answerExpectation);
-  http.on('clientError', answerClientError);
+  http.on('clientError', (error: Error & { code?: string }, socket: Socket) => {
+    const connection = connections.get(socket);
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.bytesRead === 0 && connection) {
+      // Node's headers timeout runs from the moment a connection is accepted. One that has sent
+      // nothing at all is not a request that came late: it is idle, like a keep-alive connection
+      // between requests, and is kept as long (a client that opened connections ahead of need, a
+      // pool). Answering it 408 and closing it would race with the request it may be sending, and
+      // make its client reconnect (under load, a storm of SYNs that overflows the listen queue).
+      // It stays counted against maxConnections, and is the first closed when the cap is reached.
+      connection.idle = true;
+      socket.setTimeout(limits.keepAliveTimeoutMs);
+      return;
+    }
+    answerClientError(error, socket);
+  });
   http.on('connect', answerConnect);
 
   return {

@@ -270,6 +270,39 @@ describe('createNodeServer: every refusal of the HTTP parser is JSON with its st
     }
   });
 
+  it('a connection that has sent nothing yet is idle, not late: no 408 at the headers timeout, served when it asks, closed without a word after keepAliveTimeoutMs', async () => {
+    // Under load, a 408 on a connection opened ahead of need raced with the request being sent on
+    // it, and its client reconnected (bench: connection churn, SYNs dropped from the listen queue).
+    const slow = await startGuarded({ headersTimeoutMs: 100, requestTimeoutMs: 100 });
+    try {
+      const bytes: Buffer[] = [];
+      const quiet = connect({ host: '127.0.0.1', port: slow.port });
+      quiet.on('data', (chunk: Buffer) => bytes.push(chunk));
+      await new Promise<void>((resolve) => quiet.once('connect', () => resolve()));
+      await until(() => slow.node.stats().connections === 1);
+      // Opened after it: when this one gets its 408, the headers timeout of the quiet one has passed too.
+      const late = await exchange(slow.port, 'GET /jwks HTTP/1.1\r\nHost: x\r\n', { untilClose: true });
+      assert.equal(late.answers[0]?.status, 408);
+      assert.deepEqual(bytes, [], 'nothing was written to the connection that sent nothing');
+      assert.equal(quiet.destroyed, false);
+      const answered = new Promise<string>((resolve) => quiet.on('data', () => Buffer.concat(bytes).includes('\r\n\r\n') && resolve(Buffer.concat(bytes).toString('latin1'))));
+      quiet.write(rawRequest('GET', '/jwks'));
+      assert.match(await answered, /^HTTP\/1\.1 200 /);
+      quiet.destroy();
+    } finally {
+      await slow.close();
+    }
+    const idle = await startGuarded({ headersTimeoutMs: 100, requestTimeoutMs: 100, keepAliveTimeoutMs: 200 });
+    try {
+      const { answers, closed } = await exchange(idle.port, '', { untilClose: true });
+      assert.deepEqual(answers, []);
+      assert.equal(closed, true);
+      await until(() => idle.node.stats().connections === 0);
+    } finally {
+      await idle.close();
+    }
+  });
+
   it('Expect: 100-continue: 100, then the answer', async () => {
     g ??= await startGuarded();
     const token = await g.refreshToken();
