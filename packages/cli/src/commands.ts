@@ -74,6 +74,7 @@ export const commands: CommandSpec[] = [
       { name: 'metrics', type: 'boolean', env: true, help: 'serve Prometheus metrics at GET /metrics' },
       { name: 'metrics-port', value: 'PORT', env: true, check: port, help: 'serve /metrics on this port (same --host) instead of the main one; implies --metrics' },
       { name: 'max-in-flight', value: 'N', env: true, check: positiveInteger, help: 'requests handled at once; more get 503 with Retry-After at once, never a queue [default 256]' },
+      { name: 'max-event-loop-delay', value: 'MS', env: true, check: positiveInteger, help: 'a request read after the server has been busy this long without a break waited that long unread: 503 at once, not answered late [default 25]' },
       { name: 'max-connections', value: 'N', env: true, check: positiveInteger, help: 'open connections; beyond, the one idle the longest is closed [default 4096, or 3/4 of ulimit -n when lower]' },
       { name: 'no-demo', type: 'boolean', env: true, help: 'do not create the demo client and grant on a first start with an empty store' },
       { name: 'dev-login', type: 'boolean', env: true, help: 'DEVELOPMENT ONLY: a sign-in page where anyone signs in as any subject, without a password, and a demo client at /dev-login/start (npm start turns it on)' },

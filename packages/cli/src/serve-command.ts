@@ -62,6 +62,7 @@ export async function serve(options: Options, io: CliIo): Promise<number> {
   // Limits on requests in flight, pipelining, connections and time; JSON for every refusal.
   const node = createNodeServer((req, res) => (handle ? handle(req, res) : void early.push([req, res])), {
     maxInFlight: options.number('max-in-flight'),
+    maxEventLoopDelayMs: options.number('max-event-loop-delay'),
     maxConnections: options.number('max-connections'),
     exempt: (req) => operationsPaths.has((req.url ?? '').split('?')[0]),
   });

@@ -247,5 +247,8 @@ describe('serve', () => {
     const bad = await cli(['serve', '--db', db, '--port', '0', '--max-in-flight', '0']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--max-in-flight/);
+    const badDelay = await cli(['serve', '--db', db, '--port', '0', '--max-event-loop-delay', '0']);
+    assert.equal(badDelay.code, 2);
+    assert.match(badDelay.stderr, /--max-event-loop-delay/);
   });
 });

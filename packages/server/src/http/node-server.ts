@@ -4,7 +4,9 @@
  *
  * - **requests in flight** are bounded per process: beyond `maxInFlight`, a request is answered
  *   at once with 503 `temporarily_unavailable` and `Retry-After` (RFC 6749 section 5.2 JSON),
- *   never queued, so latency and memory stay bounded at any offered load;
+ *   never queued, so latency and memory stay bounded at any offered load; so is a request read
+ *   after the event loop has been busy for `maxEventLoopDelayMs` without a break (it waited
+ *   unread that long: shed by recency, not answered late);
  * - **pipelining** is bounded per connection: a request beyond `maxPipelined` unanswered ones on
  *   its connection gets that 503 with `Connection: close`, and what the connection sent after it
  *   is dropped unanswered (past `8 * maxPipelined` such requests, the connection is closed at once);
@@ -29,6 +31,14 @@ import { answerClientError, answerConnect, answerExpectation, jsonAnswer } from 
 export interface NodeServerOptions {
   /** Requests in flight in this process; beyond it, 503 at once. */
   maxInFlight?: number;
+  /**
+   * How long, in ms, the event loop may have been busy without a break when a request is read;
+   * beyond it, 503 at once. Requests that arrive while the process is busy wait unread in the
+   * kernel's socket buffers, where the in-flight limit does not see them: one read late in a
+   * long turn of the event loop has waited about that long already, and is refused rather than
+   * answered later still. This bounds the latency of what is answered at any offered load.
+   */
+  maxEventLoopDelayMs?: number;
   /** Unanswered requests on one connection (HTTP/1.1 pipelining); beyond it, 503 and the connection closes. */
   maxPipelined?: number;
   /** Open connections; beyond it the longest idle one is closed (or, all busy, the new one). */
@@ -52,7 +62,7 @@ export interface NodeServerOptions {
 export interface NodeServerStats {
   /** Requests being handled now. */
   inFlight: number;
-  /** Requests answered 503 for load (in flight or pipelined beyond the limits) since the start. */
+  /** Requests answered 503 for load (beyond the in-flight, event loop delay or pipelining limits) since the start. */
   shed: number;
   /** Connections open now. */
   connections: number;
@@ -75,6 +85,7 @@ export interface NodeServer {
  */
 export const nodeServerDefaults = {
   maxInFlight: 256,
+  maxEventLoopDelayMs: 25,
   maxPipelined: 8,
   maxConnections: 4096,
   headersTimeoutMs: 10_000,
@@ -160,6 +171,23 @@ export function createNodeServer(handler: (req: IncomingMessage, res: ServerResp
     });
   });
 
+  // How long the current turn of the event loop has been running: set by the first request
+  // read in a turn, cleared after the turn's I/O (setImmediate runs after the poll phase). A
+  // request read late in a long turn waited about that long unread in its socket.
+  let turnStartedAt = 0;
+  let inTurn = false;
+  const endTurn = () => {
+    inTurn = false;
+  };
+  const turnAge = (): number => {
+    const now = performance.now();
+    if (inTurn) return now - turnStartedAt;
+    inTurn = true;
+    turnStartedAt = now;
+    setImmediate(endTurn);
+    return 0;
+  };
+
   const admit = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void => {
     const connection = connections.get(req.socket);
     if (!connection) return;
@@ -187,7 +215,9 @@ export function createNodeServer(handler: (req: IncomingMessage, res: ServerResp
       connection.closing = true;
       return refuse(res, busyAndClosing);
     }
-    if (inFlight >= limits.maxInFlight) return refuse(res, busyHeaders);
+    // Shed by recency too: the in-flight limit does not see requests that wait unread in the
+    // kernel's socket buffers while the loop is busy; those read too late are refused, not served late.
+    if (inFlight >= limits.maxInFlight || turnAge() > limits.maxEventLoopDelayMs) return refuse(res, busyHeaders);
     inFlight++;
     connection.inFlight++;
     let done = false;
