@@ -380,6 +380,15 @@ const maxCachedClients = 1024;
 const maxBatch = 256;
 
 /**
+ * Writes waiting that start a group commit at once, without waiting for the end of the turn's
+ * I/O callbacks. Under overload one turn can last long: libuv goes on reading while sockets are
+ * ready (up to 48 rounds of 1024 events), and a commit left for `setImmediate` meanwhile held
+ * every admitted request, so that all the others were refused (a second with no answer at 3x
+ * capacity in the benchmark). 64 writes already share most of a transaction's fixed cost.
+ */
+const flushAt = 64;
+
+/**
  * One write waiting for the next group commit: `run` applies it inside the batch's transaction
  * (and, if it throws, has undone its own writes first); its outcome is handed out only after
  * the COMMIT.
@@ -411,6 +420,10 @@ export class SqliteStore implements Store {
   /** Writes waiting for the next group commit. */
   #queue: QueuedWrite[] = [];
   #flushScheduled = false;
+  /** A full batch (see {@link flushAt}) is about to be committed from a microtask. */
+  #flushSoon = false;
+  /** Group commits started so far: the turn's `setImmediate` flush yields if one ran since it was scheduled. */
+  #flushCount = 0;
   /** Group commits under way (a busy database makes one wait and retry). */
   readonly #flushes = new Set<Promise<void>>();
 
@@ -648,6 +661,14 @@ export class SqliteStore implements Store {
   #enqueue<T>(run: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ run, resolve: resolve as (value: never) => void, reject });
+      if (this.#queue.length >= flushAt && !this.#flushSoon && this.#flushes.size === 0) {
+        // A full batch is committed now, not at the end of a turn that may last long.
+        this.#flushSoon = true;
+        queueMicrotask(() => {
+          this.#flushSoon = false;
+          this.#startFlush();
+        });
+      }
       this.#scheduleFlush();
     });
   }
@@ -660,17 +681,25 @@ export class SqliteStore implements Store {
   #scheduleFlush(): void {
     if (this.#flushScheduled || this.#flushes.size > 0 || this.#queue.length === 0) return;
     this.#flushScheduled = true;
-    setImmediate(() => this.#startFlush());
+    const count = this.#flushCount;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      // A full batch was committed since (see flushAt): the rest waits for the next turn, so
+      // that the loop runs other callbacks between two batches.
+      if (this.#flushCount !== count) this.#scheduleFlush();
+      else this.#startFlush();
+    });
   }
 
   /**
-   * Commits one batch of at most {@link maxBatch} writes: one batch per turn of the event loop,
-   * so that however long the queue, the loop answers other requests between two commits. The
-   * queue itself is bounded by the requests in flight (`createNodeServer`'s `maxInFlight`).
+   * Commits one batch of at most {@link maxBatch} writes: one batch per turn of the event loop
+   * (or per {@link flushAt} arrivals within a long one), so that however long the queue, the
+   * loop answers other requests between two commits. The queue itself is bounded by the
+   * requests in flight (`createNodeServer`'s `maxInFlight`).
    */
   #startFlush(): void {
-    this.#flushScheduled = false;
     if (this.#queue.length === 0 || this.#flushes.size > 0) return;
+    this.#flushCount++;
     const flush = this.#flush(this.#queue.splice(0, maxBatch));
     this.#flushes.add(flush);
     void flush.finally(() => {

@@ -192,6 +192,24 @@ describe('SqliteStore group commit', () => {
     assert.equal(committedBefore, 256);
   });
 
+  it('commits a full batch (64 waiting) at once, without waiting for the end of a turn that may last long', async () => {
+    // Under overload one turn of the event loop read sockets for up to a second; a commit left
+    // for setImmediate held every admitted request meanwhile, and all others were refused.
+    const { store } = await open();
+    const hashes: string[] = [];
+    for (let i = 0; i < 64 + 63; i++) hashes.push(await family(store));
+    const committedBeforeTurnEnd = async (count: number, from: number) => {
+      let turnEnded = false;
+      // Queued before the store's own end-of-turn callback.
+      setImmediate(() => (turnEnded = true));
+      const settled = await Promise.all(hashes.slice(from, from + count).map((hash) => store.useRefreshToken(hash, rotate()).then(() => turnEnded)));
+      assert.equal(settled.filter((ended) => ended).length, settled.length === 64 ? 0 : settled.length);
+    };
+    await committedBeforeTurnEnd(64, 0);
+    // Fewer wait for the end of the turn, as before: every request that arrived with them joins.
+    await committedBeforeTurnEnd(63, 64);
+  });
+
   it('sees a client changed or removed by another connection from the next turn of the event loop', async () => {
     const { store: a, path } = await open();
     const { store: b } = await open(path);
