@@ -210,6 +210,25 @@ describe('serve', () => {
     }
   });
 
+  it('runs with V8\'s young generation capped at 16 MB per semi-space (same process, re-executed once), unless a size was chosen', async () => {
+    // Under load V8 grew it to 64 MB per semi-space and kept it: about 100 MB of RSS (overload benchmark).
+    const args = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const db = join(dir, 'semi-space.db');
+    const capped = await serve(['--port', '0', '--db', db, '--no-demo', '--quiet']);
+    try {
+      assert.ok(args(capped.child.pid!).includes('--max-semi-space-size=16'), args(capped.child.pid!).join(' '));
+      assert.equal((await fetch(`${capped.issuer}/health`)).status, 200);
+    } finally {
+      assert.equal(await capped.stop(), 0);
+    }
+    const chosen = await serve(['--port', '0', '--db', db, '--no-demo', '--quiet'], { env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-semi-space-size=8` } });
+    try {
+      assert.ok(!args(chosen.child.pid!).some((arg) => arg.startsWith('--max-semi-space-size')), 'the size chosen in NODE_OPTIONS is kept');
+    } finally {
+      await chosen.stop();
+    }
+  });
+
   it('--max-in-flight sheds with 503 at once (probes still answered, counted in /metrics); the parser\'s refusals are JSON', async () => {
     const db = join(dir, 'limits.db');
     const added = JSON.parse((await cli(['clients', 'add', '--db', db, '--id', 'app', '--auth-method', 'client_secret_post', '--any-scope', '--json'])).stdout);
