@@ -37,6 +37,12 @@ export interface OpenLoopConfig {
    * back to answering promptly (see {@link OpenLoopResult.recoveryMs}).
    */
   recovery?: { maxMs: number; latencyMs: number; inARow: number };
+  /**
+   * Clients honour `Retry-After`: a chain refused with 503 is not used again for that many
+   * seconds (its client waits, as RFC 9110 section 10.2.3 asks), so the requests due meanwhile
+   * that find no free chain are not sent. Default false: every chain is free again at once.
+   */
+  honourRetryAfter?: boolean;
 }
 
 /** What happened in one second (or one phase). */
@@ -80,6 +86,12 @@ export interface OpenLoopResult {
    * generator's own. A generator near 100% could not offer the load it was asked to.
    */
   cpu: { serverPercent: number; generatorPercent: number };
+  /**
+   * The machine's TCP counters over the phases (Linux; NaN elsewhere): connections dropped
+   * because a listen queue was full, and segments retransmitted. Either means that some
+   * latencies include TCP's retry timers (1 s, then 3 s, for a dropped SYN).
+   */
+  tcp: { listenOverflows: number; retransmitted: number };
 }
 
 /** CPU time (user + system) of a process so far, in ms, from /proc (NaN where unavailable). */
@@ -93,6 +105,19 @@ function processCpuMs(pid: number | undefined): number {
   } catch {
     return NaN;
   }
+}
+
+/** The machine's TCP counters (Linux), NaN where unavailable. */
+function tcpCounters(): { listenOverflows: number; retransmitted: number } {
+  const field = (file: string, prefix: string, name: string) => {
+    try {
+      const [names, values] = readFileSync(file, 'utf8').split('\n').filter((line) => line.startsWith(prefix)).map((line) => line.split(' '));
+      return Number(values[names.indexOf(name)]);
+    } catch {
+      return NaN;
+    }
+  };
+  return { listenOverflows: field('/proc/net/netstat', 'TcpExt:', 'ListenOverflows'), retransmitted: field('/proc/net/snmp', 'Tcp:', 'RetransSegs') };
 }
 
 /** Resident set size of a process in MB (Linux), NaN where unavailable. */
@@ -122,11 +147,18 @@ function refreshTokenOf(body: string): string {
   return body.slice(start, body.indexOf('"', start));
 }
 
+/** An answer: its status, its body and its `Retry-After` in seconds, if any. */
+interface Answer {
+  status: number;
+  body: string;
+  retryAfter?: number;
+}
+
 /** One keep-alive connection, one request at a time (Content-Length answers only, as the server sends). */
 class Connection {
   readonly socket: Socket;
   #buffer: Buffer = Buffer.alloc(0);
-  #pending: ((answer: { status: number; body: string } | Error) => void) | undefined;
+  #pending: ((answer: Answer | Error) => void) | undefined;
   closed = false;
 
   readonly connected: Promise<void>;
@@ -148,7 +180,7 @@ class Connection {
     this.socket.on('close', () => drop(Object.assign(new Error('socket closed'), { code: 'ECLOSED' })));
   }
 
-  send(request: string, done: (answer: { status: number; body: string } | Error) => void): void {
+  send(request: string, done: (answer: Answer | Error) => void): void {
     this.#pending = done;
     this.socket.write(request);
   }
@@ -164,7 +196,8 @@ class Connection {
     this.#buffer = this.#buffer.subarray(end + 4 + length);
     const pending = this.#pending;
     this.#pending = undefined;
-    pending?.({ status: Number(head.slice(9, 12)), body });
+    const retryAfter = /\r\nretry-after: *(\d+)/i.exec(head)?.[1];
+    pending?.({ status: Number(head.slice(9, 12)), body, retryAfter: retryAfter === undefined ? undefined : Number(retryAfter) });
     if (/\r\nconnection: *close/i.test(head)) this.socket.destroy();
   }
 }
@@ -241,7 +274,8 @@ async function run(config: OpenLoopConfig): Promise<OpenLoopResult> {
         freeChains.push(refreshTokenOf(answer.body));
       } else if (answer.status === 503) {
         b.shed++;
-        freeChains.push(token);
+        if (config.honourRetryAfter && answer.retryAfter) setTimeout(() => freeChains.push(token), answer.retryAfter * 1000);
+        else freeChains.push(token);
       } else {
         const kind = `${answer.status} ${(JSON.parse(answer.body) as { error?: string }).error ?? ''}`;
         errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
@@ -263,6 +297,7 @@ async function run(config: OpenLoopConfig): Promise<OpenLoopResult> {
     connectionsOpened += batch.length;
   }
   const cpuStart = { server: processCpuMs(config.pid), self: process.cpuUsage(), at: performance.now() };
+  const tcpStart = tcpCounters();
   const sampleRss = (b: OpenBucket) => {
     b.rssMb = rssMb(config.pid);
     if (Number.isFinite(b.rssMb)) rss.peakMb = Math.max(rss.peakMb, b.rssMb);
@@ -296,6 +331,8 @@ async function run(config: OpenLoopConfig): Promise<OpenLoopResult> {
   }
 
   const wallMs = performance.now() - cpuStart.at;
+  const tcpEnd = tcpCounters();
+  const tcp = { listenOverflows: tcpEnd.listenOverflows - tcpStart.listenOverflows, retransmitted: tcpEnd.retransmitted - tcpStart.retransmitted };
   const self = process.cpuUsage(cpuStart.self);
   const cpu = {
     serverPercent: (100 * (processCpuMs(config.pid) - cpuStart.server)) / wallMs,
@@ -348,7 +385,7 @@ async function run(config: OpenLoopConfig): Promise<OpenLoopResult> {
   const phases = config.phases.map((phase) => ({ ...phase, ...summary(buckets.filter((b) => b.phase === phase.name)) }));
   const timeline = buckets.filter((b) => b.phase !== 'recovery').map((b) => ({ second: b.second, phase: b.phase, ...summary([b]) }));
   for (const c of idle) c.socket.destroy();
-  return { phases, timeline, errorKinds, recoveryMs, rss, connectionsOpened, cpu };
+  return { phases, timeline, errorKinds, recoveryMs, rss, connectionsOpened, cpu, tcp };
 }
 
 if (import.meta.main) {

@@ -4,7 +4,9 @@
  * then an open-loop generator (`bench/open-loop.ts`) offers twice that for 30 s: goodput (200s
  * per second), p99 latency of the answered requests, what was shed (503 + Retry-After), the
  * server's RSS, and how long after the load stops the server answers promptly again. Then the
- * curve: offered load from 0.5x to 3x capacity, and what was answered and shed at each.
+ * same offered load for 10 s from clients that honour `Retry-After` (a refused client waits
+ * before it sends again), and the curve: offered load from 0.5x to 3x capacity, and what was
+ * answered and shed at each.
  *
  * The server runs pinned to one CPU and the generators to the other (`taskset`, when the machine
  * has two or more), so that the generator does not take the server's CPU.
@@ -24,6 +26,8 @@ export interface OverloadOptions {
   seconds: number;
   /** Offered load of the main run, as a multiple of the measured capacity (2). */
   multiple: number;
+  /** Length of the run at `multiple` x capacity from clients that honour `Retry-After`, in seconds (10). */
+  politeSeconds: number;
   /** Points of the curve, as multiples of capacity, each `curveSeconds` long. */
   curve: number[];
   curveSeconds: number;
@@ -110,7 +114,7 @@ export async function runOverload(options: OverloadOptions): Promise<string[]> {
   const url = `${server.issuer}/token`;
   try {
     const poolSize = 2048;
-    const chainCount = 1 + 64 + 2 * poolSize;
+    const chainCount = 1 + 64 + 3 * poolSize;
     options.log(`overload: provisioning ${chainCount} chains`);
     const issued = await run([process.execPath, cli, 'grants', 'issue', '--client', 'bench', '--subject', 'bench-user', '--scope', scope, '--count', String(chainCount), '--issuer', server.issuer, '--json', ...store]);
     const chains = issued.trim().split('\n').map((line) => (JSON.parse(line) as { refresh_token: string }).refresh_token);
@@ -132,6 +136,14 @@ export async function runOverload(options: OverloadOptions): Promise<string[]> {
     } satisfies OpenLoopConfig, options.workDir, pin.load);
     options.log(`overload: goodput ${int(main.phases[0].ok / options.seconds)}/s, p99 ${fixed(main.phases[0].p99, 1)} ms, recovery ${fixed(main.recoveryMs / 1000, 2)} s; the curve`);
 
+    // The same offered load from clients that honour Retry-After: what goodput the server gives
+    // when refused clients wait instead of sending again at once.
+    options.log(`overload: ${options.multiple}x for ${options.politeSeconds} s from clients that honour Retry-After`);
+    const polite = await generate<OpenLoopResult>(join(root, 'bench/open-loop.ts'), {
+      url, authorization, chains: take(poolSize), maxConnections: poolSize, prewarm: poolSize, pid: server.pid, honourRetryAfter: true,
+      phases: [{ name: 'polite', rate: Math.round(options.multiple * capacity), durationMs: options.politeSeconds * 1000 }],
+    } satisfies OpenLoopConfig, options.workDir, pin.load);
+
     const curve = await generate<OpenLoopResult>(join(root, 'bench/open-loop.ts'), {
       url, authorization, chains: take(poolSize), maxConnections: poolSize, prewarm: poolSize, pid: server.pid,
       phases: options.curve.flatMap((multiple) => [
@@ -140,14 +152,14 @@ export async function runOverload(options: OverloadOptions): Promise<string[]> {
       ]),
     } satisfies OpenLoopConfig, options.workDir, pin.load);
 
-    return report(options, pin.note, alone, capacityRun, main, curve);
+    return report(options, pin.note, alone, capacityRun, main, polite, curve);
   } finally {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function report(options: OverloadOptions, pinNote: string, alone: LoadResult, capacityRun: LoadResult, main: OpenLoopResult, curve: OpenLoopResult): string[] {
+function report(options: OverloadOptions, pinNote: string, alone: LoadResult, capacityRun: LoadResult, main: OpenLoopResult, polite: OpenLoopResult, curve: OpenLoopResult): string[] {
   const capacity = capacityRun.throughput;
   const m = main.phases[0];
   const perSecond = (n: number, seconds: number) => int(n / seconds);
@@ -168,7 +180,24 @@ function report(options: OverloadOptions, pinNote: string, alone: LoadResult, ca
   lines.push(`| server RSS before / peak / after | ${fixed(main.rss.beforeMb, 0)} / **${fixed(main.rss.peakMb, 0)}** / ${fixed(main.rss.afterMb, 0)} MB | < 300 MB |`);
   lines.push(`| recovery: load stopped until 5 answers in a row within ${fixed(Math.max(5, capacityRun.p99), 1)} ms | **${Number.isFinite(main.recoveryMs) ? fixed(main.recoveryMs / 1000, 2) + ' s' : 'not within 15 s'}** | < 5 s |`);
   lines.push(`| connections the generator opened | ${int(main.connectionsOpened)} | |`);
+  lines.push(`| TCP on the machine: SYNs dropped from a full listen queue / segments retransmitted | ${int(main.tcp.listenOverflows)} / ${int(main.tcp.retransmitted)} | |`);
   lines.push(`| CPU, in % of one CPU: server / load generator | ${fixed(main.cpu.serverPercent, 0)} / ${fixed(main.cpu.generatorPercent, 0)}${main.cpu.generatorPercent > 90 ? ' (the generator was saturated: it could not offer the load it was asked to)' : ''} | |`, '');
+
+  const p = polite.phases[0];
+  const ps = options.politeSeconds;
+  lines.push(`### The same ${options.multiple}x from clients that honour Retry-After (${ps} s)`, '');
+  lines.push(
+    'Above, a refused client sends again as soon as its next request is due, so every refusal is paid again and again. ' +
+      'Here each client refused with 503 waits `Retry-After` seconds before it sends again (RFC 9110 section 10.2.3); the requests due meanwhile find no free client and are not sent.',
+    '',
+  );
+  lines.push('| measure | clients retry at once (above) | clients honour Retry-After |', '|---|---:|---:|');
+  lines.push(`| offered | ${perSecond(m.offered, options.seconds)}/s | ${perSecond(p.offered, ps)}/s |`);
+  lines.push(`| sent (not sent: every client busy or waiting) | ${perSecond(m.sent, options.seconds)}/s | ${perSecond(p.sent, ps)}/s |`);
+  lines.push(`| goodput (200 answers) | ${perSecond(m.ok, options.seconds)}/s = ${fixed((100 * m.ok) / options.seconds / capacity, 0)}% of capacity | ${perSecond(p.ok, ps)}/s = **${fixed((100 * p.ok) / ps / capacity, 0)}%** of capacity |`);
+  lines.push(`| shed (503 + Retry-After) | ${perSecond(m.shed, options.seconds)}/s | ${perSecond(p.shed, ps)}/s |`);
+  lines.push(`| p50 / p99 of answered requests | ${fixed(m.p50, 1)} / ${fixed(m.p99, 1)} ms | ${fixed(p.p50, 1)} / ${fixed(p.p99, 1)} ms |`);
+  lines.push(`| CPU, in % of one CPU: server / load generator | ${fixed(main.cpu.serverPercent, 0)} / ${fixed(main.cpu.generatorPercent, 0)} | ${fixed(polite.cpu.serverPercent, 0)} / ${fixed(polite.cpu.generatorPercent, 0)} |`, '');
 
   lines.push(`### The curve (each point ${options.curveSeconds} s, 2 s of rest between)`, '');
   lines.push('| offered x capacity | offered/s | answered (200)/s | shed (503)/s | other/s | p99 of answered, ms | server RSS, MB |', '|---:|---:|---:|---:|---:|---:|---:|');

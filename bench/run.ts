@@ -262,6 +262,7 @@ if (parts.has('overload')) {
   overloadReport = await runOverload({
     seconds: Number(values['overload-seconds'] ?? (quick ? 5 : 30)),
     multiple: 2,
+    politeSeconds: quick ? 3 : 10,
     curve: [0.5, 1, 1.5, 2, 3],
     curveSeconds: quick ? 2 : 5,
     maxInFlight: values['max-in-flight'] === undefined ? undefined : Number(values['max-in-flight']),
