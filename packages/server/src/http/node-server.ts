@@ -171,21 +171,27 @@ export function createNodeServer(handler: (req: IncomingMessage, res: ServerResp
     });
   });
 
-  // How long the current turn of the event loop has been running: set by the first request
-  // read in a turn, cleared after the turn's I/O (setImmediate runs after the poll phase). A
-  // request read late in a long turn waited about that long unread in its socket.
+  // How long a request read now may have waited unread, estimated from the turns of the event
+  // loop: since the first request read in this turn, or, when this turn follows the last one
+  // without a break (the loop went on reading), since the last turn began: what arrived while
+  // that turn ran was read only now. One performance.now() per request, one setImmediate per turn.
   let turnStartedAt = 0;
+  let turnEndedAt = -Infinity;
+  let waitingSince = 0;
   let inTurn = false;
   const endTurn = () => {
     inTurn = false;
+    turnEndedAt = performance.now();
   };
-  const turnAge = (): number => {
+  const delay = (): number => {
     const now = performance.now();
-    if (inTurn) return now - turnStartedAt;
-    inTurn = true;
-    turnStartedAt = now;
-    setImmediate(endTurn);
-    return 0;
+    if (!inTurn) {
+      inTurn = true;
+      waitingSince = now - turnEndedAt < 1 ? turnStartedAt : now;
+      turnStartedAt = now;
+      setImmediate(endTurn);
+    }
+    return now - waitingSince;
   };
 
   const admit = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void => {
@@ -217,7 +223,7 @@ export function createNodeServer(handler: (req: IncomingMessage, res: ServerResp
     }
     // Shed by recency too: the in-flight limit does not see requests that wait unread in the
     // kernel's socket buffers while the loop is busy; those read too late are refused, not served late.
-    if (inFlight >= limits.maxInFlight || turnAge() > limits.maxEventLoopDelayMs) return refuse(res, busyHeaders);
+    if (inFlight >= limits.maxInFlight || delay() > limits.maxEventLoopDelayMs) return refuse(res, busyHeaders);
     inFlight++;
     connection.inFlight++;
     let done = false;
