@@ -33,6 +33,8 @@ export interface OverloadOptions {
   curveSeconds: number;
   /** `serve --max-in-flight`; the server's default when undefined. */
   maxInFlight?: number;
+  /** `serve --max-event-loop-delay`; the server's default when undefined. */
+  maxEventLoopDelayMs?: number;
   workDir: string;
   log: (line: string) => void;
 }
@@ -109,7 +111,10 @@ export async function runOverload(options: OverloadOptions): Promise<string[]> {
   const store = ['--db', join(dir, 'bench.db'), '--kek-file', join(dir, 'bench.kek')];
   const added = JSON.parse(await run([process.execPath, cli, 'clients', 'add', '--id', 'bench', '--auth-method', 'client_secret_basic', '--scope', scope, '--json', ...store])) as { client_secret: string };
   const authorization = 'Basic ' + Buffer.from(`bench:${encodeURIComponent(added.client_secret)}`).toString('base64');
-  const limits = options.maxInFlight === undefined ? [] : ['--max-in-flight', String(options.maxInFlight)];
+  const limits = [
+    ...(options.maxInFlight === undefined ? [] : ['--max-in-flight', String(options.maxInFlight)]),
+    ...(options.maxEventLoopDelayMs === undefined ? [] : ['--max-event-loop-delay', String(options.maxEventLoopDelayMs)]),
+  ];
   const server = await serve([...store, ...limits], pin.server);
   const url = `${server.issuer}/token`;
   try {
@@ -166,7 +171,7 @@ function report(options: OverloadOptions, pinNote: string, alone: LoadResult, ca
   const lines: string[] = [];
   lines.push(`## Overload: open loop at ${options.multiple}x capacity`, '');
   lines.push(
-    `\`refresh-grant serve\` on SQLite, JWT access tokens, max in flight ${options.maxInFlight ?? 'default'}; ${pinNote}. ` +
+    `\`refresh-grant serve\` on SQLite, JWT access tokens, max in flight ${options.maxInFlight ?? 'default'}, max event loop delay ${options.maxEventLoopDelayMs === undefined ? 'default' : `${options.maxEventLoopDelayMs} ms`}; ${pinNote}. ` +
       `Capacity, closed loop at C=64 over 4 s: **${int(capacity)} refreshes/s** (p99 ${fixed(capacityRun.p99, 2)} ms); one client alone: p50 ${fixed(alone.p50, 2)} ms, p99 ${fixed(alone.p99, 2)} ms. ` +
       `Then an open-loop generator offers ${options.multiple}x that for ${options.seconds} s, as a crowd of 2,048 connected clients: every request due is sent on time on an idle connection, whatever the answers (latency counts from when it was due; a request due while every connection or chain is busy is counted as not sent); each is a real refresh of its own chain.`,
     '',

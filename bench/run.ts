@@ -25,6 +25,7 @@
  *                           measured capacity, goodput, p99, RSS, recovery, the curve
  *   --overload-seconds 30   length of the overload run (5 with --quick)
  *   --max-in-flight N       `serve --max-in-flight` for the overload part (default: the server's)
+ *   --max-event-loop-delay MS  `serve --max-event-loop-delay` for the overload part (default: the server's)
  *   --driver net|http       load generator HTTP client (default net, see bench/load.ts)
  *   --profile               run refresh-grant servers with --cpu-prof (profiles in the work dir)
  *   --pg-url URL            PostgreSQL server (default postgres://root@127.0.0.1:5432/test)
@@ -68,6 +69,7 @@ const { values } = parseArgs({
     baseline: { type: 'string' },
     'overload-seconds': { type: 'string' },
     'max-in-flight': { type: 'string' },
+    'max-event-loop-delay': { type: 'string' },
   },
 });
 
@@ -266,6 +268,7 @@ if (parts.has('overload')) {
     curve: [0.5, 1, 1.5, 2, 3],
     curveSeconds: quick ? 2 : 5,
     maxInFlight: values['max-in-flight'] === undefined ? undefined : Number(values['max-in-flight']),
+    maxEventLoopDelayMs: values['max-event-loop-delay'] === undefined ? undefined : Number(values['max-event-loop-delay']),
     workDir,
     log,
   });
