@@ -77,11 +77,14 @@ export interface NodeServer {
 }
 
 /**
- * The defaults. `maxInFlight` was chosen with the benchmark's overload part (`npm run bench --
- * --parts overload`): enough requests in flight for the group commit and the signing thread to
- * work in batches, few enough that one waits for at most a few tens of milliseconds.
- * `keepAliveTimeoutMs` is above the 60 s idle timeout of common load balancers, so that they,
- * not the server, close idle connections (no request lost on a connection being closed).
+ * The defaults, chosen with the benchmark's overload part (`npm run bench -- --parts overload`,
+ * docs/benchmarks.md). `maxEventLoopDelayMs`: 25 ms keeps the p99 of answered requests at 30-50
+ * ms from 1x to 3x capacity, with the same goodput as 35 or 50 ms, and lets a patient crowd of a
+ * few hundred concurrent clients through unrefused (a turn of 256 refreshes lasts about 20 ms).
+ * `maxInFlight`: with the delay bound in place, 32 to 512 gave the same curve on SQLite; 256
+ * leaves room for stores whose requests wait on the network (PostgreSQL's batches) rather than
+ * on the CPU. `keepAliveTimeoutMs` is above the 60 s idle timeout of common load balancers, so
+ * that they, not the server, close idle connections (no request lost on a connection being closed).
  */
 export const nodeServerDefaults = {
   maxInFlight: 256,

@@ -3,8 +3,8 @@
  * pipelining bounded with an immediate 503 (finding 2), a connection cap that closes the idlest
  * connection, every refusal of the HTTP parser a JSON error with its status (finding 5), and an
  * answer for a client that half-closed its connection (finding 9). Requests are held in flight
- * by the store's write lock, taken by another connection: every assertion is about order and
- * counts, none about time.
+ * by the store's write lock, taken by another connection, or the event loop by a handler that
+ * keeps it busy: every assertion is about order and counts, none about how long anything took.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
