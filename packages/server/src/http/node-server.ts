@@ -225,8 +225,9 @@ export function createNodeServer(handler: (req: IncomingMessage, res: ServerResp
       return refuse(res, busyAndClosing);
     }
     // Shed by recency too: the in-flight limit does not see requests that wait unread in the
-    // kernel's socket buffers while the loop is busy; those read too late are refused, not served late.
-    if (inFlight >= limits.maxInFlight || delay() > limits.maxEventLoopDelayMs) return refuse(res, busyHeaders);
+    // kernel's socket buffers while the loop is busy; those read too late are refused, not served
+    // late. (Measured first, so that the turn's start is taken at its first request.)
+    if (delay() > limits.maxEventLoopDelayMs || inFlight >= limits.maxInFlight) return refuse(res, busyHeaders);
     inFlight++;
     connection.inFlight++;
     let done = false;
