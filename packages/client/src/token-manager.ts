@@ -2,19 +2,13 @@ import type { Configuration } from './configuration.ts';
 import type { DPoPHandle } from './dpop.ts';
 import { InvalidResponseError, OAuthResponseError, RefreshError } from './errors.ts';
 import type { RefreshParameters, TokenResponse } from './refresh-request.ts';
+import { finalStatus, retryDelays, type RetryOptions } from './refresh-retry.ts';
 import { refreshTokenGrant } from './refresh-token-grant.ts';
+import { refreshedTokens, signedInTokens, type TokenSetInput } from './token-set.ts';
 import type { StoredTokens, TokenStore } from './token-store.ts';
 import { parseWWWAuthenticate } from './www-authenticate.ts';
 
-/** Backoff of retried refreshes (transport errors, 5xx, 429). */
-export interface RetryOptions {
-  /** Attempts in total, the first included. @default 4 */
-  attempts?: number;
-  /** First backoff ceiling, ms; doubles each attempt ("full jitter" picks in [0, ceiling)). @default 500 */
-  baseDelay?: number;
-  /** Longest wait, ms; a `Retry-After` asking for more ends the retries. @default 30000 */
-  maxDelay?: number;
-}
+export type { RetryOptions, TokenSetInput };
 
 /** Options of {@link createTokenManager}. */
 export interface TokenManagerOptions {
@@ -73,21 +67,6 @@ export interface TokenManagerEvents {
   'authorization-expiring': { expiresAt: number };
 }
 
-/** A token set as returned by any token endpoint (wire names): what {@link TokenManager.setTokens} takes. */
-export interface TokenSetInput {
-  refresh_token: string;
-  access_token?: string;
-  token_type?: string;
-  expires_in?: number;
-  scope?: string;
-  id_token?: string;
-  /** draft-ietf-oauth-refresh-token-expiration (and the non-standard names), in seconds. */
-  refresh_token_timeout?: number;
-  authorization_expires_in?: number;
-  refresh_token_expires_in?: number;
-  refresh_expires_in?: number;
-}
-
 /** Keeps one session's tokens fresh; see {@link createTokenManager}. */
 export interface TokenManager {
   /**
@@ -129,25 +108,6 @@ Object.defineProperties(ReauthenticationRequiredError.prototype, {
   name: { value: 'ReauthenticationRequiredError' },
 });
 
-/** A response's lifetimes, in seconds: the refresh token's (the earliest sent) and the authorization's. */
-interface Lifetimes {
-  refresh?: number;
-  authorization?: number;
-}
-
-function lifetimes(input: Pick<TokenSetInput, 'refresh_token_timeout' | 'authorization_expires_in' | 'refresh_token_expires_in' | 'refresh_expires_in'>): Lifetimes {
-  const seconds = (value: unknown) => (value === undefined || value === null || value === '' ? undefined : Number(value));
-  const authorization = seconds(input.authorization_expires_in);
-  // The refresh token cannot outlive the authorization.
-  const known = [input.refresh_token_timeout, input.refresh_token_expires_in, input.refresh_expires_in].map(seconds).concat(authorization);
-  const finite = known.filter((s): s is number => s !== undefined && Number.isFinite(s) && s >= 0);
-  return { refresh: finite.length > 0 ? Math.min(...finite) : undefined, authorization: authorization !== undefined && authorization >= 0 ? authorization : undefined };
-}
-
-/** A 4xx answer that is not a usable OAuth error (an empty 400, say), 408 and 429 excepted: final. */
-const finalStatus = (error: unknown): boolean =>
-  error instanceof InvalidResponseError && error.status! >= 400 && error.status! < 500 && !error.retryable;
-
 /**
  * Creates a token manager: refreshes ahead of expiry (skew plus jitter), single flight in the
  * process and, through the store's lock, across processes; stores the rotated refresh token before
@@ -164,9 +124,9 @@ const finalStatus = (error: unknown): boolean =>
  */
 export function createTokenManager(options: TokenManagerOptions): TokenManager {
   const { config, store, key = 'default', parameters, refreshSkew = 30, refreshJitter = 30, expiryWarning = 86_400, DPoP } = options;
-  const { attempts = 4, baseDelay = 500, maxDelay = 30_000 } = options.retry ?? {};
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
+  const retryDelay = retryDelays(options.retry ?? {}, random, now);
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const listeners = new Map<string, Set<(detail: never) => void>>();
   const refreshAt = new WeakMap<StoredTokens, number>();
@@ -218,46 +178,6 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     (warning as { unref?: () => void }).unref?.();
   };
 
-  const retryDelay = (error: unknown, attempt: number): number | undefined => {
-    if (!(error instanceof RefreshError) || !error.retryable || attempt >= attempts) return undefined;
-    let delay = random() * Math.min(maxDelay, baseDelay * 2 ** (attempt - 1));
-    const retryAfter = (error as OAuthResponseError | InvalidResponseError).headers?.get('retry-after')?.trim();
-    if (retryAfter) {
-      const seconds = /^\d+$/.test(retryAfter) ? Number(retryAfter) : (Date.parse(retryAfter) - now()) / 1000;
-      if (seconds > 0) delay = Math.max(delay, seconds * 1000);
-    }
-    return delay > maxDelay ? undefined : delay;
-  };
-
-  const toStored = (response: TokenResponse, current: StoredTokens): StoredTokens => {
-    const next: StoredTokens = {
-      accessToken: response.access_token,
-      tokenType: response.token_type,
-      expiresAt: response.expires_in === undefined ? undefined : now() + response.expiresIn()! * 1000,
-      // Keep the old refresh token when the server did not rotate.
-      refreshToken: response.refresh_token ?? current.refreshToken,
-      scope: response.scope ?? current.scope,
-      idToken: response.id_token ?? current.idToken,
-      version: current.version + 1,
-      issuedAt: now(),
-    };
-    return withExpiry(next, lifetimes(response), current, response.refresh_token === undefined);
-  };
-
-  /**
-   * The refresh token's and the authorization's expiry (epoch ms) from a response's lifetimes. What
-   * the server did not say is kept from `current`: the authorization's expiry always (it is the
-   * session's), the refresh token's only when the refresh token is the same.
-   */
-  const withExpiry = (tokens: StoredTokens, seconds: Lifetimes, current?: StoredTokens, sameRefreshToken = false): StoredTokens => {
-    const at = (s: number | undefined) => (s === undefined ? undefined : now() + s * 1000);
-    const authorization = at(seconds.authorization) ?? current?.authorizationExpiresAt;
-    const refresh = at(seconds.refresh) ?? (sameRefreshToken ? current?.refreshExpiresAt : undefined);
-    if (authorization !== undefined) tokens.authorizationExpiresAt = authorization;
-    if (refresh !== undefined) tokens.refreshExpiresAt = refresh;
-    return tokens;
-  };
-
   /** Store first, hand out after: a lost write must not lose a rotated refresh token. */
   const save = async (next: StoredTokens): Promise<StoredTokens> => {
     if (!(await store.set(key, next))) {
@@ -281,7 +201,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     for (let attempt = 1; ; attempt++) {
       try {
         const response = await refreshTokenGrant(config, current.refreshToken, parameters, { idToken: current.idToken, DPoP });
-        return await save(toStored(response, current));
+        return await save(refreshedTokens(response, current, now));
       } catch (error) {
         const rotated = error instanceof InvalidResponseError ? error.body?.refresh_token : undefined;
         if (typeof rotated === 'string' && rotated && rotated !== current.refreshToken) {
@@ -378,27 +298,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     async setTokens(input) {
       const refreshToken = input?.refresh_token;
       if (typeof refreshToken !== 'string' || !refreshToken) throw new TypeError('"refresh_token" must be a non-empty string');
-      return store.lock(key, async () => {
-        const current = await store.get(key);
-        const next: StoredTokens = {
-          accessToken: input.access_token,
-          tokenType: input.token_type?.toLowerCase(),
-          // A parsed response counts its lifetime from when it arrived.
-          expiresAt: input.expires_in === undefined ? undefined : now() + Number('expiresIn' in input ? input.expiresIn() : input.expires_in) * 1000,
-          refreshToken,
-          scope: input.scope,
-          idToken: input.id_token,
-          version: (current?.version ?? 0) + 1,
-          issuedAt: now(),
-        };
-        // A new sign-in: its own expiries, nothing kept from the session it replaces. A parsed
-        // response counts them from when it arrived.
-        const left = (date: Date | undefined) => (date === undefined ? undefined : Math.max(0, (date.getTime() - now()) / 1000));
-        const seconds = 'authorizationExpiresAt' in input
-          ? { refresh: left(input.refreshTokenExpiresAt()), authorization: left(input.authorizationExpiresAt()) }
-          : lifetimes(input);
-        return save(withExpiry(next, seconds));
-      });
+      return store.lock(key, async () => save(signedInTokens(input, await store.get(key), now)));
     },
     async fetch(input, init) {
       const request = new Request(input, init);
