@@ -5,13 +5,16 @@
  */
 import { InvalidResponseError, type OAuthResponseError, RefreshError } from './errors.ts';
 
-/** Backoff of retried refreshes (transport errors, 5xx, 429). */
+/**
+ * Backoff of retried refreshes (transport errors, 5xx, 429). A wait the server asked for with
+ * `Retry-After` gets the same jitter added on top: never shorter than asked, at most `maxDelay`.
+ */
 export interface RetryOptions {
   /** Attempts in total, the first included. @default 4 */
   attempts?: number;
   /** First backoff ceiling, ms; doubles each attempt ("full jitter" picks in [0, ceiling)). @default 500 */
   baseDelay?: number;
-  /** Longest wait, ms; a `Retry-After` asking for more ends the retries. @default 30000 */
+  /** Longest wait, ms; a `Retry-After` asking for more ends the retries (jitter never does). @default 30000 */
   maxDelay?: number;
 }
 
@@ -27,12 +30,13 @@ export function retryDelays(retry: RetryOptions, random: () => number, now: () =
   const { attempts = 4, baseDelay = 500, maxDelay = 30_000 } = retry;
   return (error, attempt) => {
     if (!(error instanceof RefreshError) || !error.retryable || attempt >= attempts) return undefined;
-    let delay = random() * Math.min(maxDelay, baseDelay * 2 ** (attempt - 1));
+    // Full jitter: a random share of the backoff ceiling.
+    const jitter = random() * Math.min(maxDelay, baseDelay * 2 ** (attempt - 1));
     const retryAfter = (error as OAuthResponseError | InvalidResponseError).headers?.get('retry-after')?.trim();
-    if (retryAfter) {
-      const seconds = /^\d+$/.test(retryAfter) ? Number(retryAfter) : (Date.parse(retryAfter) - now()) / 1000;
-      if (seconds > 0) delay = Math.max(delay, seconds * 1000);
-    }
-    return delay > maxDelay ? undefined : delay;
+    const seconds = !retryAfter ? 0 : /^\d+$/.test(retryAfter) ? Number(retryAfter) : (Date.parse(retryAfter) - now()) / 1000;
+    if (!(seconds > 0)) return jitter;
+    // RFC 9110 section 10.2.3: Retry-After is how long to wait at least; the jitter comes on top,
+    // so that clients told the same delay do not all come back in the same instant.
+    return seconds * 1000 > maxDelay ? undefined : Math.min(maxDelay, seconds * 1000 + jitter);
   };
 }

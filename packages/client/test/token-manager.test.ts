@@ -155,8 +155,8 @@ test('transport errors, 5xx and 429 are retried with exponential backoff and jit
     },
   }, { retry: { attempts: 5, baseDelay: 100 } });
   assert.equal(await manager.getAccessToken(), 'at-1');
-  // full jitter with random() = 0.5: 50, 100, then Retry-After 3 s beats 200, then 400
-  assert.deepEqual(sleeps, [50, 100, 3000, 400]);
+  // full jitter with random() = 0.5: 50, 100, then Retry-After 3 s plus that attempt's jitter (200), then 400
+  assert.deepEqual(sleeps, [50, 100, 3200, 400]);
   assert.deepEqual(events, ['retry', 'retry', 'retry', 'retry', 'tokens']);
   assert.equal(server.requests.length, 5);
   assert.ok(server.requests.every((r) => r.form.get('refresh_token') === 'rt-0'), 'every retry uses the same refresh token');
@@ -174,7 +174,29 @@ test('retries stop after the attempts, or when Retry-After asks for more than ma
     intercept: (_req, res, count) => count === 1 && (json(res, 503, {}, { 'retry-after': new Date(Date.now() + 10_000).toUTCString() }), true),
   });
   assert.equal(await date.manager.getAccessToken(), 'at-1');
-  assert.ok(date.sleeps[0] > 8000 && date.sleeps[0] <= 10_000, String(date.sleeps));
+  // The date is to the second (up to 10 s away), plus the jitter of random() = 0.5 (50 ms).
+  assert.ok(date.sleeps[0] > 8050 && date.sleeps[0] <= 10_050, String(date.sleeps));
+});
+
+test('a Retry-After wait gets the backoff jitter on top: never shorter than asked, spread across clients, at most maxDelay', async () => {
+  /** The one wait of a manager whose first refresh is answered 503 with `retryAfter`. */
+  const waitFor = async (retryAfter: string, random: number, retry: TokenManagerOptions['retry'] = { baseDelay: 100 }) => {
+    const { manager, sleeps, server } = await setup(
+      { intercept: (_req, res, count) => count === 1 && (json(res, 503, { error: 'temporarily_unavailable' }, { 'retry-after': retryAfter }), true) },
+      { random: () => random, retry },
+    );
+    await manager.getAccessToken();
+    return { sleeps, requests: server.requests.length };
+  };
+  // RFC 9110 section 10.2.3: the jitter of the first attempt (random() times 100 ms) is added, never taken off.
+  assert.deepEqual(await waitFor('1', 0), { sleeps: [1000], requests: 2 });
+  assert.deepEqual(await waitFor('1', 0.25), { sleeps: [1025], requests: 2 });
+  assert.deepEqual(await waitFor('1', 0.75), { sleeps: [1075], requests: 2 });
+  // The same jitter as the backoff's: random() times the attempt's ceiling (baseDelay at the first attempt).
+  assert.deepEqual(await waitFor('1', 0.5, { baseDelay: 4000 }), { sleeps: [3000], requests: 2 });
+  // maxDelay still bounds the wait, and only a Retry-After beyond it ends the retries.
+  assert.deepEqual(await waitFor('1', 0.5, { baseDelay: 100, maxDelay: 1020 }), { sleeps: [1020], requests: 2 });
+  await assert.rejects(waitFor('2', 0, { baseDelay: 100, maxDelay: 1999 }), OAuthResponseError);
 });
 
 for (const error of ['invalid_grant', 'invalid_client', 'unauthorized_client']) {
