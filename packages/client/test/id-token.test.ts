@@ -26,11 +26,18 @@ before(async () => {
 after(() => server.close());
 
 const now = () => Math.floor(Date.now() / 1000);
+/**
+ * When alice signed in: read once, so that every id_token of the run carries the same `auth_time`
+ * (OIDC Core section 12.2 compares it with the original's; read per token, it differed whenever a
+ * second ended between two tokens).
+ */
+const authTime = now() - 1000;
 const configure = (metadata: Record<string, unknown> = {}, server_: Record<string, unknown> = {}) =>
   new Configuration({ issuer: server.url, token_endpoint: `${server.url}/token`, jwks_uri: `${server.url}/jwks`, ...server_ }, 'client-1', { client_secret: 's', ...metadata });
 
 function idToken(claims: JWTPayload = {}, options: { key?: CryptoKey; alg?: string; drop?: string[] } = {}) {
-  const payload: JWTPayload = { iss: server.url, sub: 'alice', aud: 'client-1', iat: now(), exp: now() + 300, auth_time: now() - 1000, ...claims };
+  const issuedAt = now(); // one reading of the clock: exp is always iat + 300
+  const payload: JWTPayload = { iss: server.url, sub: 'alice', aud: 'client-1', iat: issuedAt, exp: issuedAt + 300, auth_time: authTime, ...claims };
   for (const name of options.drop ?? []) delete payload[name];
   return new SignJWT(payload).setProtectedHeader({ alg: options.alg ?? 'RS256', kid: 'k1' }).sign(options.key ?? key);
 }
