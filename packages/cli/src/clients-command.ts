@@ -3,10 +3,13 @@
  * (`client_id`, `client_secret`, `token_endpoint_auth_method`); a secret is printed once, when it
  * is made, and never stored or listed.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import type { ClientChanges, ClientRecord, GrantType, Jwk, JwtBearerIssuer, TokenEndpointAuthMethod } from '@refresh-grant/server';
 import { duration, fields, table, time, withServer, withStore } from './common.ts';
 import { UsageError, type CliIo, type Options } from './options.ts';
+
+// Not `import ... from 'node:fs'`: fs's ES module namespace loads its streams, promises and
+// watchers, a good part of `clients list`'s start-up (see main.ts).
+const { readFileSync, writeFileSync } = process.getBuiltinModule('node:fs');
 
 /** `clients add`. */
 export async function add(options: Options, io: CliIo): Promise<number> {

@@ -5,9 +5,12 @@
  * Errors go to stderr as one line: a usage error (exit 2) adds where to read more
  * (`see: refresh-grant clients add --help`); a failure (exit 1) is just what went wrong.
  */
-import { readFileSync } from 'node:fs';
 import { commands, exitCodesHelp, groups } from './commands.ts';
 import { commandHelp, parseOptions, UsageError, type CliIo, type CommandSpec } from './options.ts';
+
+// Not `import { readFileSync } from 'node:fs'`: building fs's ES module namespace loads its
+// streams, promises and watchers (read by its lazy members), which no command needs at start.
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 /** The version of this package. */
 export function version(): string {
