@@ -4,7 +4,7 @@
  * every method runs synchronously, inside the store's write transaction where it writes more
  * than one row.
  */
-import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { authorizationCodeRetention, type CodeRedemption } from '../core/store.ts';
 import type {
   AuthorizationCodeRecord,
@@ -12,6 +12,7 @@ import type {
   ConsentRecord,
   PushedAuthorizationRequestRecord,
 } from '../core/types.ts';
+import { lazyStatement, type Statement } from './sqlite-statement.ts';
 
 type Row = Record<string, SQLInputValue>;
 
@@ -20,7 +21,7 @@ const codeColumns =
   'id_token_claims, dpop_jkt, family_id, created_at, expires_at, used_at';
 
 function prepare(db: DatabaseSync) {
-  const p = (sql: string): StatementSync => db.prepare(sql);
+  const p = (sql: string): Statement => lazyStatement(db, sql);
   return {
     saveCode: p(`INSERT INTO authorization_codes (${codeColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     findCode: p(`SELECT ${codeColumns} FROM authorization_codes WHERE code_hash = ?`),

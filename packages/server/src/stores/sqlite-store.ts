@@ -8,7 +8,7 @@
  * in one process serialize without interleaving. Concurrent refreshes share one transaction
  * (group commit, see {@link SqliteStore.useRefreshToken}).
  */
-import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import {
   lastUse,
   type GrantFilter,
@@ -40,8 +40,9 @@ import type {
   TokenEndpointAuthMethod,
 } from '../core/types.ts';
 import { SqliteAuthorizationTables } from './sqlite-authorization.ts';
-import { WalCheckpointer } from './sqlite-checkpointer.ts';
+import type { WalCheckpointer } from './sqlite-checkpointer.ts';
 import { migrate } from './sqlite-schema.ts';
+import { lazyStatement, type Statement } from './sqlite-statement.ts';
 
 /** Options of {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -258,7 +259,7 @@ function toSigningKey(r: Row): SigningKeyRecord {
 }
 
 /** The four forms of a statement filtered by grant subject and/or client (each can use its index). */
-type ByGrantFilter = Record<'subject' | 'client' | 'both' | 'all', StatementSync>;
+type ByGrantFilter = Record<'subject' | 'client' | 'both' | 'all', Statement>;
 
 /** The newest token of each listed grant (LEFT JOIN: a grant whose tokens were purged has none). */
 const sessionSql = (where: string) =>
@@ -266,9 +267,9 @@ const sessionSql = (where: string) =>
   't.used_at AS t_used_at FROM grants g LEFT JOIN refresh_tokens t ON t.family_id = g.family_id AND t.generation = ' +
   `(SELECT max(generation) FROM refresh_tokens WHERE family_id = g.family_id) ${where} ORDER BY g.created_at DESC, g.rowid DESC`;
 
-/** Every statement the store runs, prepared once at open. */
+/** Every statement the store runs, each prepared on its first run (see sqlite-statement.ts). */
 function prepareStatements(db: DatabaseSync) {
-  const p = (sql: string): StatementSync => db.prepare(sql);
+  const p = (sql: string): Statement => lazyStatement(db, sql);
   const byFilter = (sql: (where: string) => string): ByGrantFilter => ({
     subject: p(sql('WHERE g.subject = ?')),
     client: p(sql('WHERE g.client_id = ?')),
@@ -908,6 +909,9 @@ export class SqliteStore implements Store {
 export async function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
   const synchronous = options.synchronous ?? 'normal';
+  // Not `import { DatabaseSync } from 'node:sqlite'`, which builds the module's ES namespace
+  // as well, and a command that runs once pays for it in start-up.
+  const { DatabaseSync } = process.getBuiltinModule('node:sqlite');
   const db = new DatabaseSync(path, { timeout: busyTimeoutMs, enableForeignKeyConstraints: true });
   try {
     for (let attempt = 0; ; attempt++) {
@@ -932,7 +936,9 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
         await sleep(10 + Math.random() * 40);
       }
     }
-    return new SqliteStore(db, path === ':memory:' || options.backgroundCheckpoints === false ? undefined : WalCheckpointer.start(path));
+    // The checkpointer's module is loaded only by the stores that start one (a server's).
+    const checkpoints = path !== ':memory:' && options.backgroundCheckpoints !== false;
+    return new SqliteStore(db, checkpoints ? (await import('./sqlite-checkpointer.ts')).WalCheckpointer.start(path) : undefined);
   } catch (error) {
     db.close();
     throw error;
