@@ -88,6 +88,19 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['method'],
     registers,
   });
+  const codesIssued = new Counter({ name: 'refresh_grant_authorization_codes_issued_total', help: 'Authorization codes issued at the end of a sign-in.', registers });
+  const codesReplayed = new Counter({
+    name: 'refresh_grant_authorization_codes_replayed_total',
+    help: 'Authorization codes presented again after their first use (the family the first use created is revoked).',
+    registers,
+  });
+  const consentsGranted = new Counter({ name: 'refresh_grant_consents_granted_total', help: 'Consents given by users during a sign-in.', registers });
+  const authorizationFailures = new Counter({
+    name: 'refresh_grant_authorization_failures_total',
+    help: 'Authorization requests ended with an error (at the client\'s redirection URI or on an error page), by OAuth error code.',
+    labelNames: ['error'],
+    registers,
+  });
   const requestErrors = new Counter({ name: 'refresh_grant_request_errors_total', help: 'Requests refused with an OAuth error other than invalid_grant and invalid_client, by endpoint and error.', labelNames: ['endpoint', 'error'], registers });
   const maintenanceFailures = new Counter({ name: 'refresh_grant_maintenance_failures_total', help: 'Failed background rounds, by task (key_reload, purge).', labelNames: ['task'], registers });
   const requests = new Counter({ name: 'refresh_grant_http_requests_total', help: 'HTTP requests answered, by endpoint and status.', labelNames: ['endpoint', 'status'], registers });
@@ -182,6 +195,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         return requestErrors.inc({ endpoint: label(event.endpoint), error: event.error ?? 'unknown' });
       case 'maintenance.failed':
         return maintenanceFailures.inc({ task: event.reason ?? 'unknown' });
+      case 'authorization_code.issued':
+        return codesIssued.inc();
+      case 'authorization_code.replayed':
+        return codesReplayed.inc();
+      case 'consent.granted':
+        return consentsGranted.inc();
+      // The error is one of the server's OAuth error codes (OAuthErrorCode): a bounded label.
+      case 'authorization.failed':
+        return authorizationFailures.inc({ error: event.error ?? 'unknown' });
     }
   };
 

@@ -2,7 +2,7 @@
  * Prometheus metrics over real HTTP: every refresh outcome counted from events, client
  * authentication failures by method, token endpoint latency, store operation latency, the
  * signing thread, the load source and a store's connection pool, as GET /metrics
- * serves them.
+ * serves them; and the sign-in's events: codes issued and replayed, consents, failures.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -11,7 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '../../src/stores/sqlite-store.ts';
-import { basicAuth, postForm } from '../support/harness.ts';
+import { authorizeUrl, codeRequest, exchange, loginPage, pkce, signIn, visit } from '../support/authorize.ts';
+import { basicAuth, postForm, startHarness } from '../support/harness.ts';
 import { sample, startOperated } from './support.ts';
 
 describe('metrics', () => {
@@ -122,6 +123,54 @@ describe('metrics of a store with a connection pool', () => {
     } finally {
       await ops.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('metrics of the sign-in', () => {
+  it('count codes issued and replayed, consents granted and authorization failures by error, from the events', async () => {
+    const h = await startHarness({ interactionUrl: loginPage });
+    const metrics = createMetrics({ processMetrics: false });
+    metrics.observe(h.server);
+    try {
+      const redirectUri = 'https://app.example/cb';
+      await h.client({ clientId: 'spa', authMethod: 'none', scope: 'openid offline_access', redirectUris: [redirectUri] });
+      const user = { subject: 'alice', authTime: Math.floor(Date.now() / 1000) };
+      const { verifier, challenge } = pkce();
+      // The first sign-in asks for consent (granted); the second finds it and asks nothing.
+      const first = await signIn(h, codeRequest('spa', redirectUri, challenge), user);
+      const code = first.searchParams.get('code')!;
+      assert.ok(code, first.href);
+      assert.ok((await signIn(h, codeRequest('spa', redirectUri, challenge), user)).searchParams.get('code'));
+      const fields = { client_id: 'spa', code, redirect_uri: redirectUri, code_verifier: verifier };
+      assert.equal((await exchange(h, fields)).status, 200);
+      assert.equal((await exchange(h, fields)).status, 400); // replayed: the family is revoked
+      // Failures: the user says no at the consent of another user's first sign-in; a request
+      // for another response type, answered at the redirection URI; an unknown client, on a page.
+      const denied = await signIn(h, codeRequest('spa', redirectUri, challenge), { ...user, subject: 'bob' }, false);
+      assert.equal(denied.searchParams.get('error'), 'access_denied');
+      const unsupported = await visit(authorizeUrl(h, codeRequest('spa', redirectUri, challenge, { response_type: 'token' })));
+      assert.equal(unsupported.location?.searchParams.get('error'), 'unsupported_response_type');
+      assert.equal((await visit(authorizeUrl(h, codeRequest('nosuch', redirectUri, challenge)))).status, 400);
+
+      const text = (await metrics.response()).body;
+      const expected: Record<string, number> = {
+        'refresh_grant_authorization_codes_issued_total': 2,
+        'refresh_grant_authorization_codes_replayed_total': 1,
+        'refresh_grant_consents_granted_total': 1,
+        'refresh_grant_authorization_failures_total{error="access_denied"}': 1,
+        'refresh_grant_authorization_failures_total{error="unsupported_response_type"}': 1,
+        'refresh_grant_authorization_failures_total{error="invalid_client"}': 1,
+        'refresh_grant_grants_issued_total': 1,
+        'refresh_grant_grants_revoked_total{reason="code_replay"}': 1,
+      };
+      for (const [series, value] of Object.entries(expected)) assert.equal(sample(text, series), value, series);
+      // One increment per event: nothing counted twice, nothing missed.
+      const failures = h.events.filter((e) => e.type === 'authorization.failed').length;
+      assert.equal(failures, 3, JSON.stringify(h.events.filter((e) => e.type === 'authorization.failed')));
+      assert.doesNotMatch(text, /rg_ac_|alice|bob/, 'no code or subject in the metrics');
+    } finally {
+      await h.close();
     }
   });
 });
