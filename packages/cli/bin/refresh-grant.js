@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The `refresh-grant` command. Plain JavaScript that any Node parses, so that on a Node too old
 // for the server (node:sqlite) the user reads one line instead of a stack trace.
-import module from 'node:module';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
 // node:sqlite works without a flag from 22.13 on the 22 line and from 23.4 on.
@@ -25,8 +24,10 @@ if (process.argv[2] === 'serve' && !chosen && typeof process.execve === 'functio
   }
 }
 // Node's on-disk compile cache (Node 22.1+): later starts skip compiling what they already
-// compiled, which about halves the start-up time of a short command.
-module.enableCompileCache?.();
+// compiled, which about halves the start-up time of a short command. (node:module from
+// process.getBuiltinModule, which every Node past the check above has: an `import` would build
+// the module's ES namespace too, for nothing.)
+process.getBuiltinModule('node:module').enableCompileCache?.();
 // `#main` is the built CLI (dist/main.js); inside the repository, npm scripts set the
 // `refresh-grant-source` condition (.npmrc) and it is the TypeScript source.
 import('#main').then((cli) => cli.run());
