@@ -28,6 +28,7 @@ import type { Pool, PoolClient, QueryResult } from 'pg';
 import type { RefreshDecision, RefreshSnapshot, RefreshUse } from '../core/store.ts';
 import { asUnavailable, connectFailed, isConnectionFailure, isNotNow } from './postgres-faults.ts';
 import { intArray, textArray, toGrant, toToken } from './postgres-rows.ts';
+import { backoff, maxAttempts, retryableCodes } from './postgres-transaction.ts';
 
 /** How the group commit runs; see {@link PostgresStoreOptions}. */
 export interface GroupCommitOptions {
@@ -53,21 +54,11 @@ interface PendingUse {
 
 type Outcome = { ok: true; use: RefreshUse } | { ok: false; error: unknown };
 
-/** SQLSTATEs of transient contention: serialization_failure, deadlock_detected. */
-export const retryableCodes = new Set(['40001', '40P01']);
-/** Attempts of a transaction that keeps meeting serialization failures or deadlocks. */
-export const maxAttempts = 8;
-
 /**
  * Most calls presenting one token in one batch. They are decided one per round (each a round
  * trip), so a flood of one token cannot hold a batch, and the other refreshes in it, for long.
  */
 const maxSameToken = 8;
-
-/** The jittered backoff before attempt `n + 1`. */
-export function backoff(n: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 5 * 2 ** n)));
-}
 
 /** The writes one round of a batch applies, as the columns of the apply statement's arrays. */
 class RoundWrites {

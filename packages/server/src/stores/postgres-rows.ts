@@ -1,6 +1,7 @@
 /**
  * PostgreSQL rows to records: bigint columns (strings in `pg`) become numbers, NULL columns
- * become absent properties, the same records every other backend returns.
+ * become absent properties, the same records every other backend returns. And records to the
+ * parameters of the statements that write them (`postgres-statements.ts`), absent as NULL.
  */
 import type { QueryResultRow } from 'pg';
 import type {
@@ -169,4 +170,82 @@ export function toSigningKey(row: QueryResultRow): SigningKeyRecord {
     },
     { retiredAt: num(row.retired_at), removeAfter: num(row.remove_after) },
   );
+}
+
+/** The parameters of the `saveClient` statement ($1..$22) for `client`. */
+export function clientParams(client: ClientRecord): unknown[] {
+  return [
+    client.clientId,
+    client.authMethod,
+    client.secretHash ?? null,
+    client.secretSealed ?? null,
+    json(client.jwks),
+    client.jwksUri ?? null,
+    client.scope,
+    JSON.stringify(client.resources),
+    client.rotation,
+    client.retryWindow,
+    client.idleTtl,
+    client.absoluteTtl,
+    client.accessTokenTtl,
+    client.accessTokenFormat,
+    client.idTokenTtl,
+    client.createdAt,
+    client.assertionMaxLifetime ?? null,
+    json(client.redirectUris),
+    json(client.grantTypes),
+    client.requirePushedAuthorizationRequests ?? null,
+    json(client.jwtBearerIssuers),
+    client.introspection === true,
+  ];
+}
+
+/** The parameters of the `insertGrant` statement ($1..$15) for `grant`. */
+export function grantParams(grant: GrantRecord): unknown[] {
+  return [
+    grant.familyId,
+    grant.clientId,
+    grant.subject,
+    grant.scope,
+    JSON.stringify(grant.resources),
+    grant.authTime,
+    json(grant.idTokenClaims),
+    grant.dpopJkt ?? null,
+    grant.createdAt,
+    grant.expiresAt,
+    grant.revokedAt ?? null,
+    grant.revokedReason ?? null,
+    grant.dpopBoundFrom ?? null,
+    grant.replayGeneration ?? null,
+    grant.replayedAt ?? null,
+  ];
+}
+
+/** The parameters of the `saveOpaque` statement ($1..$10) for `token`. */
+export function opaqueParams(token: OpaqueAccessTokenRecord): unknown[] {
+  return [
+    token.tokenHash,
+    token.jti,
+    token.familyId,
+    token.clientId,
+    token.subject,
+    token.scope,
+    JSON.stringify(token.audience),
+    token.issuedAt,
+    token.expiresAt,
+    token.jkt ?? null,
+  ];
+}
+
+/** The parameters of the `insertSigningKey` statement ($1..$7) for `key`. */
+export function signingKeyParams(key: SigningKeyRecord): unknown[] {
+  return [
+    key.kid,
+    key.alg,
+    JSON.stringify(key.publicJwk),
+    key.privateSealed,
+    key.createdAt,
+    key.retiredAt ?? null,
+    key.removeAfter ?? null,
+  ];
 }

@@ -35,10 +35,12 @@ import type {
   SigningKeyRecord,
 } from '../core/types.ts';
 import { PostgresAuthorizationTables } from './postgres-authorization.ts';
-import { asUnavailable, connectFailed, isConnectionFailure, mapFaults, watchConnection, type Queries } from './postgres-faults.ts';
-import { backoff, maxAttempts, RefreshGroupCommit, retryableCodes } from './postgres-group-commit.ts';
-import { json, num, toClient, toGrant, toOpaque, toSigningKey, toToken, withOptional } from './postgres-rows.ts';
+import { mapFaults, watchConnection, type Queries } from './postgres-faults.ts';
+import { RefreshGroupCommit } from './postgres-group-commit.ts';
+import { clientParams, grantParams, num, opaqueParams, signingKeyParams, toClient, toGrant, toOpaque, toSigningKey, toToken, withOptional } from './postgres-rows.ts';
 import { migrate, quoteIdent } from './postgres-schema.ts';
+import { postgresStatements, tablesIn, type PostgresStatements, type PostgresTables } from './postgres-statements.ts';
+import { transaction } from './postgres-transaction.ts';
 
 /** Options of {@link openPostgresStore}. */
 export interface PostgresStoreOptions {
@@ -123,15 +125,9 @@ export class PostgresStore implements Store {
   readonly #pool: Queries;
   readonly #connections: Pool;
   /** Table names, qualified with the quoted schema. */
-  readonly #t: {
-    clients: string;
-    grants: string;
-    tokens: string;
-    spent: string;
-    opaque: string;
-    revoked: string;
-    keys: string;
-  };
+  readonly #t: PostgresTables;
+  /** The text of every statement (`postgres-statements.ts`). */
+  readonly #sql: PostgresStatements;
   readonly #purgeBatch: number;
   #purgeTimer: NodeJS.Timeout | undefined;
   #purging: Promise<void> | undefined;
@@ -147,15 +143,8 @@ export class PostgresStore implements Store {
     this.#connections = pool;
     this.#pool = mapFaults(pool);
     const s = quoteIdent(schema);
-    this.#t = {
-      clients: `${s}.clients`,
-      grants: `${s}.grants`,
-      tokens: `${s}.refresh_tokens`,
-      spent: `${s}.spent`,
-      opaque: `${s}.opaque_access_tokens`,
-      revoked: `${s}.revoked_access_tokens`,
-      keys: `${s}.signing_keys`,
-    };
+    this.#t = tablesIn(s);
+    this.#sql = postgresStatements(this.#t);
     this.#auth = new PostgresAuthorizationTables({
       pool: this.#pool,
       schema: s,
@@ -188,7 +177,7 @@ export class PostgresStore implements Store {
       const ids = new Set<string>();
       const rows = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
         this.#clientLookup = undefined;
-        const { rows } = await this.#pool.query(`SELECT * FROM ${this.#t.clients} WHERE client_id = ANY($1)`, [[...ids]]);
+        const { rows } = await this.#pool.query(this.#sql.getClients, [[...ids]]);
         return new Map(rows.map((row): [string, ClientRecord] => [row.client_id, toClient(row)]));
       });
       lookup = this.#clientLookup = { ids, rows };
@@ -200,64 +189,18 @@ export class PostgresStore implements Store {
   }
 
   async saveClient(client: ClientRecord): Promise<void> {
-    await this.#pool.query(
-      `INSERT INTO ${this.#t.clients} (client_id, auth_method, secret_hash, secret_sealed, jwks, jwks_uri, scope,
-         resources, rotation, retry_window, idle_ttl, absolute_ttl, access_token_ttl, access_token_format,
-         id_token_ttl, created_at, assertion_max_lifetime, redirect_uris, grant_types, require_par, jwt_bearer_issuers,
-         introspection)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
-       ON CONFLICT (client_id) DO UPDATE SET
-         auth_method = EXCLUDED.auth_method, secret_hash = EXCLUDED.secret_hash,
-         secret_sealed = EXCLUDED.secret_sealed, jwks = EXCLUDED.jwks, jwks_uri = EXCLUDED.jwks_uri,
-         scope = EXCLUDED.scope, resources = EXCLUDED.resources, rotation = EXCLUDED.rotation,
-         retry_window = EXCLUDED.retry_window, idle_ttl = EXCLUDED.idle_ttl,
-         absolute_ttl = EXCLUDED.absolute_ttl, access_token_ttl = EXCLUDED.access_token_ttl,
-         access_token_format = EXCLUDED.access_token_format, id_token_ttl = EXCLUDED.id_token_ttl,
-         created_at = EXCLUDED.created_at, assertion_max_lifetime = EXCLUDED.assertion_max_lifetime,
-         redirect_uris = EXCLUDED.redirect_uris, grant_types = EXCLUDED.grant_types, require_par = EXCLUDED.require_par,
-         jwt_bearer_issuers = EXCLUDED.jwt_bearer_issuers,
-         introspection = EXCLUDED.introspection`,
-      [
-        client.clientId,
-        client.authMethod,
-        client.secretHash ?? null,
-        client.secretSealed ?? null,
-        json(client.jwks),
-        client.jwksUri ?? null,
-        client.scope,
-        JSON.stringify(client.resources),
-        client.rotation,
-        client.retryWindow,
-        client.idleTtl,
-        client.absoluteTtl,
-        client.accessTokenTtl,
-        client.accessTokenFormat,
-        client.idTokenTtl,
-        client.createdAt,
-        client.assertionMaxLifetime ?? null,
-        json(client.redirectUris),
-        json(client.grantTypes),
-        client.requirePushedAuthorizationRequests ?? null,
-        json(client.jwtBearerIssuers),
-        client.introspection === true,
-      ],
-    );
+    await this.#pool.query(this.#sql.saveClient, clientParams(client));
   }
 
   async listClients(): Promise<ClientRecord[]> {
-    // COLLATE "C": byte order, the same as every other backend, whatever the database locale.
-    const { rows } = await this.#pool.query(`SELECT * FROM ${this.#t.clients} ORDER BY client_id COLLATE "C"`);
+    const { rows } = await this.#pool.query(this.#sql.listClients);
     return rows.map(toClient);
   }
 
   async deleteClient(clientId: string, now: number): Promise<boolean> {
     return this.#transaction(async (db) => {
-      const deleted = await db.query(`DELETE FROM ${this.#t.clients} WHERE client_id = $1`, [clientId]);
-      await db.query(
-        `UPDATE ${this.#t.grants} SET revoked_at = $2, revoked_reason = 'admin'
-         WHERE client_id = $1 AND revoked_at IS NULL`,
-        [clientId, now],
-      );
+      const deleted = await db.query(this.#sql.deleteClient, [clientId]);
+      await db.query(this.#sql.revokeClientGrants, [clientId, now]);
       await this.#auth.deleteConsents(db, clientId);
       return (deleted.rowCount ?? 0) > 0;
     });
@@ -271,34 +214,8 @@ export class PostgresStore implements Store {
 
   /** The grant and its first token, on `db` inside the caller's transaction. */
   async #insertGrant(db: PoolClient, grant: GrantRecord, firstToken: NewRefreshToken): Promise<void> {
-    await db.query(
-      `INSERT INTO ${this.#t.grants} (family_id, client_id, subject, scope, resources, auth_time,
-         id_token_claims, dpop_jkt, created_at, expires_at, revoked_at, revoked_reason, dpop_bound_from,
-         replay_generation, replayed_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-      [
-        grant.familyId,
-        grant.clientId,
-        grant.subject,
-        grant.scope,
-        JSON.stringify(grant.resources),
-        grant.authTime,
-        json(grant.idTokenClaims),
-        grant.dpopJkt ?? null,
-        grant.createdAt,
-        grant.expiresAt,
-        grant.revokedAt ?? null,
-        grant.revokedReason ?? null,
-        grant.dpopBoundFrom ?? null,
-        grant.replayGeneration ?? null,
-        grant.replayedAt ?? null,
-      ],
-    );
-    await db.query(
-      `INSERT INTO ${this.#t.tokens} (token_hash, family_id, generation, created_at, expires_at, state)
-       VALUES ($1, $2, 1, $3, $4, 'active')`,
-      [firstToken.tokenHash, grant.familyId, grant.createdAt, firstToken.expiresAt],
-    );
+    await db.query(this.#sql.insertGrant, grantParams(grant));
+    await db.query(this.#sql.insertFirstToken, [firstToken.tokenHash, grant.familyId, grant.createdAt, firstToken.expiresAt]);
   }
 
   // --- authorization codes, pushed requests, consents (postgres-authorization.ts) ------
@@ -332,30 +249,17 @@ export class PostgresStore implements Store {
   }
 
   async getGrant(familyId: string): Promise<GrantRecord | undefined> {
-    const { rows } = await this.#pool.query(`SELECT * FROM ${this.#t.grants} WHERE family_id = $1`, [familyId]);
+    const { rows } = await this.#pool.query(this.#sql.getGrant, [familyId]);
     return rows[0] ? toGrant(rows[0]) : undefined;
   }
 
   async listGrants(filter: GrantFilter): Promise<GrantRecord[]> {
-    const { rows } = await this.#pool.query(
-      `SELECT * FROM ${this.#t.grants}
-       WHERE ($1::text IS NULL OR subject = $1) AND ($2::text IS NULL OR client_id = $2)
-       ORDER BY created_at DESC, seq DESC`,
-      [filter.subject ?? null, filter.clientId ?? null],
-    );
+    const { rows } = await this.#pool.query(this.#sql.listGrants, [filter.subject ?? null, filter.clientId ?? null]);
     return rows.map(toGrant);
   }
 
   async listSessions(filter: GrantFilter): Promise<GrantSession[]> {
-    const { rows } = await this.#pool.query(
-      `SELECT g.*, t.generation AS t_generation, t.created_at AS t_created_at, t.used_at AS t_used_at
-       FROM ${this.#t.grants} g
-       LEFT JOIN ${this.#t.tokens} t ON t.family_id = g.family_id
-         AND t.generation = (SELECT max(generation) FROM ${this.#t.tokens} WHERE family_id = g.family_id)
-       WHERE ($1::text IS NULL OR g.subject = $1) AND ($2::text IS NULL OR g.client_id = $2)
-       ORDER BY g.created_at DESC, g.seq DESC`,
-      [filter.subject ?? null, filter.clientId ?? null],
-    );
+    const { rows } = await this.#pool.query(this.#sql.listSessions, [filter.subject ?? null, filter.clientId ?? null]);
     return rows.map((row) => {
       const grant = toGrant(row);
       if (row.t_generation === null) return { grant, generation: 0 };
@@ -370,34 +274,18 @@ export class PostgresStore implements Store {
 
   async revokeGrants(filter: GrantFilter, reason: string, now: number): Promise<string[]> {
     if (filter.subject === undefined && filter.clientId === undefined) throw new TypeError('revokeGrants needs a subject or a clientId');
-    const { rows } = await this.#pool.query(
-      `UPDATE ${this.#t.grants} SET revoked_at = $3, revoked_reason = $4
-       WHERE ($1::text IS NULL OR subject = $1) AND ($2::text IS NULL OR client_id = $2) AND revoked_at IS NULL
-       RETURNING family_id`,
-      [filter.subject ?? null, filter.clientId ?? null, now, reason],
-    );
+    const { rows } = await this.#pool.query(this.#sql.revokeGrants, [filter.subject ?? null, filter.clientId ?? null, now, reason]);
     return rows.map((row) => row.family_id as string);
   }
 
   async revokeGrant(familyId: string, reason: string, now: number): Promise<boolean> {
-    const result = await this.#pool.query(
-      `UPDATE ${this.#t.grants} SET revoked_at = $3, revoked_reason = $2
-       WHERE family_id = $1 AND revoked_at IS NULL`,
-      [familyId, reason, now],
-    );
+    const result = await this.#pool.query(this.#sql.revokeGrant, [familyId, reason, now]);
     return (result.rowCount ?? 0) > 0;
   }
 
   async findRefreshToken(tokenHash: string): Promise<RefreshSnapshot | undefined> {
     // One statement, so one snapshot: token, grant and successor are mutually consistent.
-    const { rows } = await this.#pool.query(
-      `SELECT row_to_json(t) AS token, row_to_json(g) AS "grant", row_to_json(s) AS successor
-       FROM ${this.#t.tokens} t
-       JOIN ${this.#t.grants} g ON g.family_id = t.family_id
-       LEFT JOIN ${this.#t.tokens} s ON s.token_hash = t.successor_hash
-       WHERE t.token_hash = $1`,
-      [tokenHash],
-    );
+    const { rows } = await this.#pool.query(this.#sql.snapshot, [tokenHash]);
     const row = rows[0];
     if (!row) return undefined;
     const snapshot: RefreshSnapshot = { token: toToken(row.token), grant: toGrant(row.grant) };
@@ -423,108 +311,49 @@ export class PostgresStore implements Store {
     // One statement: the unique index decides the race; an expired entry may be reused.
     // Unnamed, like every statement of this store: no session state, so that a pooler in
     // transaction mode (PgBouncer) may hand each transaction another server connection.
-    const result = await this.#pool.query(
-      `INSERT INTO ${this.#t.spent} AS spent (namespace, key, expires_at) VALUES ($1, $2, $3)
-       ON CONFLICT (namespace, key) DO UPDATE SET expires_at = EXCLUDED.expires_at
-       WHERE spent.expires_at < $4
-       RETURNING 1`,
-      [namespace, key, expiresAt, nowSeconds()],
-    );
+    const result = await this.#pool.query(this.#sql.consumeOnce, [namespace, key, expiresAt, nowSeconds()]);
     return result.rowCount === 1;
   }
 
   // --- access tokens -----------------------------------------------------------------
 
   async saveOpaqueAccessToken(token: OpaqueAccessTokenRecord): Promise<void> {
-    await this.#pool.query(
-      `INSERT INTO ${this.#t.opaque} (token_hash, jti, family_id, client_id, subject, scope, audience,
-         issued_at, expires_at, jkt)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [
-        token.tokenHash,
-        token.jti,
-        token.familyId,
-        token.clientId,
-        token.subject,
-        token.scope,
-        JSON.stringify(token.audience),
-        token.issuedAt,
-        token.expiresAt,
-        token.jkt ?? null,
-      ],
-    );
+    await this.#pool.query(this.#sql.saveOpaque, opaqueParams(token));
   }
 
   async findOpaqueAccessToken(tokenHash: string): Promise<OpaqueAccessTokenRecord | undefined> {
-    const { rows } = await this.#pool.query(`SELECT * FROM ${this.#t.opaque} WHERE token_hash = $1`, [tokenHash]);
+    const { rows } = await this.#pool.query(this.#sql.findOpaque, [tokenHash]);
     return rows[0] ? toOpaque(rows[0]) : undefined;
   }
 
   async revokeAccessToken(jti: string, expiresAt: number): Promise<void> {
-    await this.#pool.query(
-      `INSERT INTO ${this.#t.revoked} AS r (jti, expires_at) VALUES ($1, $2)
-       ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(r.expires_at, EXCLUDED.expires_at)`,
-      [jti, expiresAt],
-    );
+    await this.#pool.query(this.#sql.revokeAccessToken, [jti, expiresAt]);
   }
 
   async isAccessTokenRevoked(jti: string): Promise<boolean> {
-    const { rowCount } = await this.#pool.query(`SELECT 1 FROM ${this.#t.revoked} WHERE jti = $1`, [jti]);
+    const { rowCount } = await this.#pool.query(this.#sql.isAccessTokenRevoked, [jti]);
     return rowCount === 1;
   }
 
   // --- signing keys ------------------------------------------------------------------
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
-    const { rows } = await this.#pool.query(`SELECT * FROM ${this.#t.keys} ORDER BY created_at, seq`);
+    const { rows } = await this.#pool.query(this.#sql.listSigningKeys);
     return rows.map(toSigningKey);
   }
 
   async addSigningKey(key: SigningKeyRecord, removeRetiredAfter: number): Promise<void> {
     await this.#transaction(async (db) => {
-      await db.query(
-        `UPDATE ${this.#t.keys} SET retired_at = $1, remove_after = $2 WHERE retired_at IS NULL`,
-        [key.createdAt, removeRetiredAfter],
-      );
-      await db.query(
-        `INSERT INTO ${this.#t.keys} (kid, alg, public_jwk, private_sealed, created_at, retired_at, remove_after)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [
-          key.kid,
-          key.alg,
-          JSON.stringify(key.publicJwk),
-          key.privateSealed,
-          key.createdAt,
-          key.retiredAt ?? null,
-          key.removeAfter ?? null,
-        ],
-      );
+      await db.query(this.#sql.retireSigningKeys, [key.createdAt, removeRetiredAfter]);
+      await db.query(this.#sql.insertSigningKey, signingKeyParams(key));
     });
   }
 
   // --- maintenance -------------------------------------------------------------------
 
   async purgeExpired(now: number, limit: number): Promise<number> {
-    const t = this.#t;
-    // Each statement deletes by key from a LIMITed subquery, so the total never passes `limit`.
-    // Tokens go before their grants so that the cascade never deletes uncounted rows.
-    const statements = [
-      `DELETE FROM ${t.tokens} WHERE token_hash IN (
-         SELECT r.token_hash FROM ${t.tokens} r JOIN ${t.grants} g ON g.family_id = r.family_id
-         WHERE g.expires_at < $1 LIMIT $2)`,
-      `DELETE FROM ${t.grants} WHERE family_id IN (
-         SELECT g.family_id FROM ${t.grants} g
-         WHERE g.expires_at < $1 AND NOT EXISTS (SELECT 1 FROM ${t.tokens} r WHERE r.family_id = g.family_id)
-         LIMIT $2)`,
-      `DELETE FROM ${t.spent} WHERE (namespace, key) IN (
-         SELECT namespace, key FROM ${t.spent} WHERE expires_at < $1 LIMIT $2)`,
-      `DELETE FROM ${t.revoked} WHERE jti IN (SELECT jti FROM ${t.revoked} WHERE expires_at < $1 LIMIT $2)`,
-      `DELETE FROM ${t.opaque} WHERE token_hash IN (
-         SELECT token_hash FROM ${t.opaque} WHERE expires_at < $1 LIMIT $2)`,
-      `DELETE FROM ${t.keys} WHERE kid IN (SELECT kid FROM ${t.keys} WHERE remove_after < $1 LIMIT $2)`,
-    ];
     let deleted = 0;
-    for (const sql of statements) {
+    for (const sql of this.#sql.purge) {
       if (deleted >= limit) break;
       const result = await this.#pool.query(sql, [now, limit - deleted]);
       deleted += result.rowCount ?? 0;
@@ -571,53 +400,8 @@ export class PostgresStore implements Store {
     })();
   }
 
-  /**
-   * Runs `work` in a READ COMMITTED transaction on one pooled connection. Serialization
-   * failures and deadlocks are retried with a small jittered backoff, so contention never
-   * reaches the caller; any other error (including one thrown by `work`) rolls back and is rethrown.
-   */
-  async #transaction<T>(work: (db: PoolClient) => Promise<T>): Promise<T> {
-    return this.#withRetries(async (db) => {
-      await db.query('BEGIN');
-      const result = await work(db);
-      await db.query('COMMIT');
-      return result;
-    });
-  }
-
-  /**
-   * Runs `attempt` (which opens and commits its own transaction) on one pooled connection;
-   * on any error rolls back, then retries serialization failures and deadlocks with a small
-   * jittered backoff and rethrows anything else. A connection that failed, or whose rollback
-   * fails, is released as broken; a connection failure is thrown as {@link StoreUnavailableError}.
-   */
-  async #withRetries<T>(attempt: (db: PoolClient) => Promise<T>): Promise<T> {
-    for (let n = 1; ; n++) {
-      let db: PoolClient;
-      try {
-        db = await this.#connections.connect();
-      } catch (error) {
-        throw connectFailed(error);
-      }
-      let broken: Error | undefined;
-      try {
-        return await attempt(db);
-      } catch (error) {
-        if (isConnectionFailure(error, db)) {
-          broken = error as Error;
-          throw asUnavailable(error, 'transaction', db);
-        }
-        try {
-          await db.query('ROLLBACK');
-        } catch (rollbackError) {
-          broken = rollbackError as Error; // the connection is unusable: drop it from the pool
-        }
-        const code = (error as { code?: unknown }).code;
-        if (typeof code !== 'string' || !retryableCodes.has(code) || n >= maxAttempts) throw asUnavailable(error, 'transaction');
-      } finally {
-        db.release(broken);
-      }
-      await backoff(n);
-    }
+  /** Runs `work` in one transaction, retrying contention (`postgres-transaction.ts`). */
+  #transaction<T>(work: (db: PoolClient) => Promise<T>): Promise<T> {
+    return transaction(this.#connections, work);
   }
 }
