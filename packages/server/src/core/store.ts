@@ -1,7 +1,7 @@
 /**
  * The storage contract. Its operations are what the protocol needs, not tables: an atomic
  * consume-and-rotate of a refresh token, revoking a whole family, single-use identifiers.
- * Every backend passes one conformance suite (`test/stores/conformance.ts`).
+ * Every backend passes one conformance suite (`test/stores/conformance/`).
  *
  * The protocol rules live in the core; a store only guarantees atomicity and durability.
  * {@link Store.useRefreshToken} hands the core a consistent snapshot, asks it to decide,

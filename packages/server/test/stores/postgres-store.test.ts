@@ -12,7 +12,7 @@ import { migrations, migrationsTable } from '../../src/stores/postgres-schema.ts
 import { openPostgresStore } from '../../src/stores/postgres-store.ts';
 import type { PostgresStore } from '../../src/stores/postgres-store.ts';
 import { adminQuery, freshSchema, pgTestOptions, pgUrl, randomSchemaName } from '../support/postgres.ts';
-import { runStoreConformance } from './conformance.ts';
+import { runStoreConformance } from './conformance/index.ts';
 
 const pgOptions = await pgTestOptions();
 const now = () => Math.floor(Date.now() / 1000);

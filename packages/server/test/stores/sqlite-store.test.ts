@@ -11,7 +11,7 @@ import type { Store } from '../../src/core/store.ts';
 import type { GrantRecord } from '../../src/core/types.ts';
 import { sqliteMigrations } from '../../src/stores/sqlite-schema.ts';
 import { openSqliteStore, type SqliteStore } from '../../src/stores/sqlite-store.ts';
-import { runStoreConformance } from './conformance.ts';
+import { runStoreConformance } from './conformance/index.ts';
 
 const childScript = fileURLToPath(new URL('./fixtures/sqlite-child.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'refresh-grant-sqlite-'));

@@ -1,19 +1,19 @@
 /**
  * The store conformance suite, part two: authorization codes, pushed authorization requests
- * (RFC 9126) and consents. Registered by `runStoreConformance` (conformance.ts), so every backend
+ * (RFC 9126) and consents. Registered by `runStoreConformance` (index.ts), so every backend
  * runs it unchanged, through the {@link Store} interface only, with fresh random ids.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { authorizationCodeRetention, type Store } from '../../src/core/store.ts';
+import { authorizationCodeRetention, type Store } from '../../../src/core/store.ts';
 import type {
   AuthorizationCodeRecord,
   ClientRecord,
   GrantRecord,
   NewRefreshToken,
   PushedAuthorizationRequestRecord,
-} from '../../src/core/types.ts';
-import { randomHandle, randomId, sha256 } from '../../src/core/crypto.ts';
+} from '../../../src/core/types.ts';
+import { randomHandle, randomId, sha256 } from '../../../src/core/crypto.ts';
 
 /** What the main suite hands over (its store is opened in its `before`). */
 export interface AuthorizationConformanceContext {
