@@ -29,7 +29,11 @@ describe('examples/next: next build + next start on the installed packages', () 
   const next = () => join(consumer.dir, 'node_modules', 'next', 'dist', 'bin', 'next');
   const cliBin = () => join(consumer.dir, 'node_modules', 'refresh-grant', 'bin', 'refresh-grant.js');
 
-  before(async () => {
+  // The build takes about a minute on 2 vCPU, several when the machine is busy: the hook has a
+  // timeout of its own, and its signal stops the build and `next start` if the hook is abandoned
+  // (a hook that timed out must not go on and leave a server running that nothing stops).
+  before(async (t) => {
+    const { signal } = t;
     // Next.js, React and TypeScript at the versions of the repository's exact devDependencies.
     const { devDependencies } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8'));
     const names = ['next', 'react', 'react-dom', 'typescript', '@types/react', '@types/node'];
@@ -48,7 +52,7 @@ export function GET() {
 `,
     );
     const env = cleanEnv({ NEXT_TELEMETRY_DISABLED: '1' });
-    await exec(process.execPath, [next(), 'build'], { cwd: appDir, env, encoding: 'utf8', timeout: 300_000, maxBuffer: 64 * 1024 * 1024 }).catch((error) => {
+    await exec(process.execPath, [next(), 'build'], { cwd: appDir, env, encoding: 'utf8', signal, maxBuffer: 64 * 1024 * 1024 }).catch((error) => {
       throw new Error(`next build failed:\n${error.stdout}\n${error.stderr}`);
     });
 
@@ -59,7 +63,10 @@ export function GET() {
     origin = `http://127.0.0.1:${port}`;
     issuer = `${origin}/oauth`;
     db = join(consumer.dir, 'next.db');
+    signal.throwIfAborted();
     app = spawn(process.execPath, [next(), 'start', '--port', String(port), '--hostname', '127.0.0.1'], {
+      signal,
+      killSignal: 'SIGKILL',
       cwd: appDir,
       env: { ...env, REFRESH_GRANT_DB: db, REFRESH_GRANT_ISSUER: issuer },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -71,9 +78,11 @@ export function GET() {
       app!.stdout!.on('data', ready);
       app!.once('exit', (code) => reject(new Error(`next start exited with ${code}:\n${output}`)));
     });
-  });
+  }, { timeout: 600_000 });
+  // Last resort: if this file's process ends without its `after` hook, take the server with it.
+  process.once('exit', () => app?.kill('SIGKILL'));
   after(async () => {
-    if (app && app.exitCode === null) {
+    if (app && app.exitCode === null && app.signalCode === null) {
       await new Promise((resolve) => {
         app!.once('exit', resolve);
         app!.kill('SIGTERM');

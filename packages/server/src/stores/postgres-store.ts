@@ -50,7 +50,7 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /**
    * How long a call waits for a connection (a new one, or a pooled one coming free) before it
-   * fails with {@link StoreUnavailableError}, in ms. Default 5000.
+   * fails with `StoreUnavailableError` (exported by `@refresh-grant/server`), in ms. Default 5000.
    */
   connectTimeoutMs?: number;
   /**
