@@ -106,4 +106,39 @@ describe('Fetch handler under a path prefix', () => {
     const after = await (await post('/oauth/token', `grant_type=refresh_token&refresh_token=${rt}`)).json();
     assert.equal(after.error, 'invalid_grant');
   });
+
+  it('works on at most maxInFlight requests at once: beyond, 503 temporarily_unavailable with Retry-After at once, then serves again', async () => {
+    const bounded = createFetchHandler(server, { maxInFlight: 2, retryAfter: 3 });
+    const rt = (await server.issueGrant({ clientId: 'web', subject: 'u', scope: 'a' })).tokens.refresh_token!;
+    // Two requests whose bodies have not finished arriving hold both places.
+    const encoder = new TextEncoder();
+    const pending = [0, 1].map(() => {
+      let push!: ReadableStreamDefaultController<Uint8Array>;
+      const body = new ReadableStream<Uint8Array>({ start: (controller) => void (push = controller) });
+      const response = bounded(
+        new Request('https://auth.example.test/oauth/token', {
+          method: 'POST',
+          body,
+          duplex: 'half',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+        } as RequestInit),
+      );
+      return { push, response };
+    });
+    const refused = await bounded(new Request('https://auth.example.test/oauth/jwks'));
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get('retry-after'), '3');
+    assert.equal(refused.headers.get('cache-control'), 'no-store');
+    assert.deepEqual(await refused.json(), { error: 'temporarily_unavailable', error_description: 'The server is busy. Retry later.' });
+    // The first finishes its body: a refresh, answered; the second an empty form, answered 400.
+    pending[0].push.enqueue(encoder.encode(`grant_type=refresh_token&refresh_token=${rt}`));
+    pending[0].push.close();
+    pending[1].push.close();
+    assert.equal((await pending[0].response).status, 200);
+    assert.equal((await pending[1].response).status, 400);
+    // Both places are free again.
+    assert.equal((await bounded(new Request('https://auth.example.test/oauth/jwks'))).status, 200);
+    assert.throws(() => createFetchHandler(server, { maxInFlight: 0 }), /maxInFlight must be a whole number >= 1/);
+    assert.throws(() => createFetchHandler(server, { retryAfter: 1.5 }), /retryAfter must be a whole number >= 1/);
+  });
 });
