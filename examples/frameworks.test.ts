@@ -12,7 +12,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -21,6 +20,7 @@ import { createAuthorizationServer, createNodeHandler } from '@refresh-grant/ser
 import { openSqliteStore } from '@refresh-grant/server/sqlite';
 import { ClientSecretBasic, discovery, getDPoPHandle, None, randomDPoPKeyPair, refreshTokenGrant } from '@refresh-grant/client';
 import { main } from '../packages/cli/src/main.ts';
+import { freePort } from '../packages/server/test/support/free-port.ts';
 
 const scope = 'openid offline_access read';
 
@@ -31,14 +31,6 @@ async function cli(...argv: string[]): Promise<string> {
   const code = await main(argv, { stdout: (s) => void (out += s), stderr: (s) => void (err += s) });
   assert.equal(code, 0, err);
   return out;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 for (const framework of ['express', 'fastify', 'hono']) {

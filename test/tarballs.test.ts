@@ -23,13 +23,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { freshSchema, pgTestOptions, pgUrl } from '../packages/server/test/support/postgres.ts';
 import { cleanEnv, installConsumer, repoBin, repoRoot, type Consumer } from './support/packages.ts';
+import { freePort } from '../packages/server/test/support/free-port.ts';
 
 const exec = promisify(execFile);
 const fixtures = new URL('./fixtures/consumer/', import.meta.url).pathname;
@@ -49,15 +49,6 @@ async function runIn(dir: string, file: string, args: string[], env: Record<stri
 function lastJson(stdout: string): any {
   const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]);
-}
-
-/** A TCP port that was free a moment ago (for workerd, which takes its address up front). */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 /** Sends `body` to `url` until something listens there (workerd starting up), at most 300 tries. */

@@ -9,12 +9,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ClientSecretBasic, discovery, refreshTokenGrant } from '@refresh-grant/client';
 import { cleanEnv, installConsumer, repoRoot, type Consumer } from '../../test/support/packages.ts';
+import { freePort } from '../../packages/server/test/support/free-port.ts';
 
 const exec = promisify(execFile);
 const scope = 'openid offline_access read';
@@ -56,10 +55,7 @@ export function GET() {
       throw new Error(`next build failed:\n${error.stdout}\n${error.stderr}`);
     });
 
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const { port } = probe.address() as AddressInfo;
-    await new Promise((resolve) => probe.close(resolve));
+    const port = await freePort();
     origin = `http://127.0.0.1:${port}`;
     issuer = `${origin}/oauth`;
     db = join(consumer.dir, 'next.db');

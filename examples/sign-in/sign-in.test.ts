@@ -9,7 +9,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -27,16 +26,9 @@ import {
   type Configuration,
 } from '@refresh-grant/client';
 import { main } from '../../packages/cli/src/main.ts';
+import { freePort } from '../../packages/server/test/support/free-port.ts';
 
 const redirectUri = 'http://127.0.0.1:4000/callback';
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 /** GET or form POST without following redirects. */
 async function visit(url: string, form?: Record<string, string>): Promise<{ status: number; location: string | null; text: string }> {

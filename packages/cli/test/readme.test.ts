@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createMetrics } from '@refresh-grant/server/metrics';
 import { withServeTable } from '../../../scripts/cli-reference.ts';
 import { bin, serve } from './support.ts';
+import { freePort } from '../../server/test/support/free-port.ts';
 
 const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
 const dir = mkdtempSync(join(tmpdir(), 'rg-readme-'));
@@ -29,17 +29,6 @@ function shellLines(section: string): string[] {
     for (const line of block.replace(/\\\n\s*/g, '').split('\n')) if (line.trim() && !line.trim().startsWith('#')) lines.push(line);
   }
   return lines;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 describe('README', () => {

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,21 +14,11 @@ import { after, describe, it } from 'node:test';
 import { DatabaseSync } from 'node:sqlite';
 import { exchange } from '../../server/test/support/raw-http.ts';
 import { bin, cli, serve } from './support.ts';
+import { freePort } from '../../server/test/support/free-port.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'rg-serve-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const run = promisify(execFile);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 describe('serve', () => {
   it('first start: the issuer, then the demo in plain words and in one piece before any log line; its curl works as printed', async () => {

@@ -14,9 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { StoreUnavailableError, type RefreshDecision, type RefreshSnapshot } from '../../src/core/store.ts';
-import type { GrantRecord } from '../../src/core/types.ts';
 import { openPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../../src/stores/postgres-store.ts';
-import { adminQuery, freshSchema, pgTestOptions, pgUrl } from '../support/postgres.ts';
+import { adminQuery, freshSchema, pgTestOptions, pgUrl, seedFamily } from '../support/postgres.ts';
 import { startTcpProxy, throughProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 
 const pgOptions = await pgTestOptions();
@@ -73,17 +72,6 @@ describe('postgres store under database faults', pgOptions, () => {
     return { store, application };
   }
 
-  async function seed(store: PostgresStore): Promise<{ grant: GrantRecord; tokenHash: string }> {
-    const t = now();
-    const grant: GrantRecord = {
-      familyId: randomBytes(16).toString('base64url'), clientId: 'app', subject: 'alice', scope: 'openid',
-      resources: [], authTime: t, createdAt: t, expiresAt: t + 3600,
-    };
-    const tokenHash = hash();
-    await store.createGrant(grant, { tokenHash, expiresAt: t + 600 });
-    return { grant, tokenHash };
-  }
-
   before(async () => {
     ({ schema, drop } = await freshSchema());
   });
@@ -95,7 +83,7 @@ describe('postgres store under database faults', pgOptions, () => {
 
   test('a backend terminated while a refresh waits inside its transaction: 503-class error, nothing applied, then recovery', async () => {
     const { store, application } = await open();
-    const { tokenHash } = await seed(store);
+    const { tokenHash } = await seedFamily(store);
     // Another session holds the token's row, so the refresh is certainly inside its
     // transaction, waiting, when its backend is terminated.
     const holder = new pg.Client({ connectionString: pgUrl });
@@ -139,7 +127,7 @@ describe('postgres store under database faults', pgOptions, () => {
     const proxy = await startTcpProxy(pgTarget());
     proxies.push(proxy);
     const { store } = await open({ proxy });
-    const { tokenHash } = await seed(store);
+    const { tokenHash } = await seedFamily(store);
     const successor = hash();
     const terminated = proxy.terminateAfterNextAnswer('FOR UPDATE');
     await assert.rejects(store.useRefreshToken(tokenHash, rotateOrReplay(successor)), (error: unknown) => error instanceof StoreUnavailableError);
@@ -151,7 +139,7 @@ describe('postgres store under database faults', pgOptions, () => {
 
   test('idle connections terminated: the pool drops them and the next calls work', async () => {
     const { store, application } = await open({ poolSize: 4 });
-    const { tokenHash } = await seed(store);
+    const { tokenHash } = await seedFamily(store);
     // Fill the pool with idle connections.
     await Promise.all(Array.from({ length: 4 }, () => store.listClients()));
     assert.ok((await backends(application)).length >= 1);
@@ -165,7 +153,7 @@ describe('postgres store under database faults', pgOptions, () => {
 
   test('terminated under a load of concurrent refreshes: every call settles, each either applied or a StoreUnavailableError', async () => {
     const { store, application } = await open({ poolSize: 6, maxBatchesInFlight: 3 });
-    const chains = await Promise.all(Array.from({ length: 24 }, () => seed(store)));
+    const chains = await Promise.all(Array.from({ length: 24 }, () => seedFamily(store)));
     const received = chains.map((chain) => [chain.tokenHash]);
     let unavailable = 0;
     let terminated = 0;
@@ -206,13 +194,13 @@ describe('postgres store under database faults', pgOptions, () => {
     const proxy = await startTcpProxy(pgTarget());
     proxies.push(proxy);
     const { store } = await open({ proxy });
-    const { grant, tokenHash } = await seed(store);
+    const { grant, tokenHash } = await seedFamily(store);
     await proxy.down();
     const calls: Array<[string, () => Promise<unknown>]> = [
       ['getClient', () => store.getClient('app')],
       ['useRefreshToken', () => store.useRefreshToken(tokenHash, rotateOrReplay())],
       ['consumeOnce', () => store.consumeOnce('jti', hash(), now() + 60)],
-      ['createGrant', () => seed(store)],
+      ['createGrant', () => seedFamily(store)],
       ['revokeGrant', () => store.revokeGrant(grant.familyId, 'admin', now())],
       ['listSigningKeys', () => store.listSigningKeys()],
       ['findRefreshToken', () => store.findRefreshToken(tokenHash)],
@@ -229,7 +217,7 @@ describe('postgres store under database faults', pgOptions, () => {
     const proxy = await startTcpProxy(pgTarget());
     proxies.push(proxy);
     const { store } = await open({ proxy, connectTimeoutMs: 200, poolSize: 2 });
-    const { tokenHash } = await seed(store);
+    const { tokenHash } = await seedFamily(store);
     proxy.silence();
     // Every pooled connection was reset; new ones are never answered.
     while ((store.stats().pool?.size ?? 0) > 0) await tick();
@@ -248,7 +236,7 @@ describe('postgres store under database faults', pgOptions, () => {
     const proxy = await startTcpProxy(pgTarget());
     proxies.push(proxy);
     const { store } = await open({ proxy });
-    const { tokenHash } = await seed(store);
+    const { tokenHash } = await seedFamily(store);
     const successor = hash();
     const lost = proxy.loseNextCommitAnswer();
     await assert.rejects(store.useRefreshToken(tokenHash, rotateOrReplay(successor)), (error: unknown) => error instanceof StoreUnavailableError);

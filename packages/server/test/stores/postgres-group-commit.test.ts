@@ -9,9 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import type { RefreshDecision, RefreshSnapshot } from '../../src/core/store.ts';
-import type { GrantRecord } from '../../src/core/types.ts';
 import { openPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../../src/stores/postgres-store.ts';
-import { adminQuery, freshSchema, pgTestOptions, pgUrl } from '../support/postgres.ts';
+import { adminQuery, freshSchema, pgTestOptions, pgUrl, seedFamily } from '../support/postgres.ts';
 
 const pgOptions = await pgTestOptions();
 const now = () => Math.floor(Date.now() / 1000);
@@ -43,17 +42,6 @@ describe('PostgresStore group commit', pgOptions, () => {
     return store;
   }
 
-  async function family(store: PostgresStore): Promise<{ grant: GrantRecord; tokenHash: string }> {
-    const t = now();
-    const grant: GrantRecord = {
-      familyId: randomBytes(16).toString('base64url'), clientId: 'app', subject: 'alice', scope: 'openid',
-      resources: [], authTime: t, createdAt: t, expiresAt: t + 3600,
-    };
-    const tokenHash = hash();
-    await store.createGrant(grant, { tokenHash, expiresAt: t + 600 });
-    return { grant, tokenHash };
-  }
-
   /** The id of the transaction that inserted each of these refresh tokens. */
   async function insertedBy(hashes: string[]): Promise<Set<string>> {
     const rows = await adminQuery<{ xmin: string }>(
@@ -67,7 +55,7 @@ describe('PostgresStore group commit', pgOptions, () => {
   test('refreshes of one turn share one transaction; with maxBatch 1 each has its own', async () => {
     for (const [maxBatch, transactions] of [[256, 1], [1, 20]] as const) {
       const store = await open({ maxBatch, maxBatchesInFlight: 1 });
-      const families = await Promise.all(Array.from({ length: 20 }, () => family(store)));
+      const families = await Promise.all(Array.from({ length: 20 }, () => seedFamily(store)));
       const successors = families.map(() => hash());
       const uses = await Promise.all(families.map((f, i) => store.useRefreshToken(f.tokenHash, rotate(successors[i]))));
       assert.ok(uses.every((use) => use.decision.action === 'rotate'));
@@ -81,8 +69,8 @@ describe('PostgresStore group commit', pgOptions, () => {
     url.searchParams.set('application_name', application);
     const store = await openPostgresStore(url.href, { schema, purgeIntervalMs: 0 });
     stores.push(store);
-    const blocked = await family(store);
-    const other = await family(store);
+    const blocked = await seedFamily(store);
+    const other = await seedFamily(store);
     const holder = new pg.Client({ connectionString: pgUrl });
     await holder.connect();
     try {
@@ -118,11 +106,11 @@ describe('PostgresStore group commit', pgOptions, () => {
 
   test('a failure of one never fails the others: a throwing decide, a successor that cannot be inserted, a token no longer active', async () => {
     const store = await open();
-    const fine = await Promise.all(Array.from({ length: 5 }, () => family(store)));
-    const throwing = await family(store);
-    const colliding = await family(store);
-    const taken = (await family(store)).tokenHash;
-    const spent = await family(store);
+    const fine = await Promise.all(Array.from({ length: 5 }, () => seedFamily(store)));
+    const throwing = await seedFamily(store);
+    const colliding = await seedFamily(store);
+    const taken = (await seedFamily(store)).tokenHash;
+    const spent = await seedFamily(store);
     await store.useRefreshToken(spent.tokenHash, rotate());
     const successors = fine.map(() => hash());
     const boom = new Error('decide failed');
@@ -156,7 +144,7 @@ describe('PostgresStore group commit', pgOptions, () => {
 
   test('calls on one family in one batch are applied in order, each seeing the writes of the one before', async () => {
     const store = await open();
-    const { grant, tokenHash: first } = await family(store);
+    const { grant, tokenHash: first } = await seedFamily(store);
     const second = hash();
     await store.useRefreshToken(first, rotate(second));
     // In one turn: the holder of the newest token rotates it; the oldest token comes back
@@ -187,8 +175,8 @@ describe('PostgresStore group commit', pgOptions, () => {
 
   test('a flood of one token beside other refreshes: every call answered, the others rotate, one token rotates once', async () => {
     const store = await open({ maxBatchesInFlight: 1 });
-    const others = await Promise.all(Array.from({ length: 5 }, () => family(store)));
-    const flooded = await family(store);
+    const others = await Promise.all(Array.from({ length: 5 }, () => seedFamily(store)));
+    const flooded = await seedFamily(store);
     const unknown = hash();
     const uses = await Promise.all([
       ...Array.from({ length: 300 }, () => store.useRefreshToken(unknown, (s) => (s ? rotate()(s) : { action: 'reject', reason: 'unknown' }))),
@@ -204,7 +192,7 @@ describe('PostgresStore group commit', pgOptions, () => {
 
   test('close() commits what is queued before the pool goes', async () => {
     const store = await openPostgresStore(pgUrl, { schema, purgeIntervalMs: 0 });
-    const { tokenHash } = await family(store);
+    const { tokenHash } = await seedFamily(store);
     const successor = hash();
     const use = store.useRefreshToken(tokenHash, rotate(successor));
     await store.close();

@@ -10,6 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { QueryResultRow } from 'pg';
+import type { Store } from '../../src/core/store.ts';
+import type { GrantRecord } from '../../src/core/types.ts';
 
 const defaultUrl = 'postgres://root@127.0.0.1:5432/test';
 
@@ -106,4 +108,19 @@ export async function adminQuery<R extends QueryResultRow = QueryResultRow>(
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A new family of client `app` for `alice` on `store`, with its first refresh token (a random
+ * hash, live for 600 s): what the PostgreSQL store's own tests rotate.
+ */
+export async function seedFamily(store: Store): Promise<{ grant: GrantRecord; tokenHash: string }> {
+  const t = Math.floor(Date.now() / 1000);
+  const grant: GrantRecord = {
+    familyId: randomBytes(16).toString('base64url'), clientId: 'app', subject: 'alice', scope: 'openid',
+    resources: [], authTime: t, createdAt: t, expiresAt: t + 3600,
+  };
+  const tokenHash = randomBytes(32).toString('base64url');
+  await store.createGrant(grant, { tokenHash, expiresAt: t + 600 });
+  return { grant, tokenHash };
 }

@@ -4,9 +4,11 @@
  * and make sure none outlives the test file.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import type { ServerEvent } from '../../../src/core/events.ts';
+import { freePort } from '../../support/free-port.ts';
+
+export { freePort };
 
 /** The CLI entry point, run with the current Node (24, type stripping). */
 export const cliPath = new URL('../../../../cli/bin/refresh-grant.js', import.meta.url).pathname;
@@ -46,17 +48,6 @@ process.once('exit', () => {
   for (const child of everyChild) child.kill('SIGKILL');
 });
 
-/** A loopback port that was free a moment ago (the caller retries on EADDRINUSE). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Starts `refresh-grant serve --no-demo` on a free port and resolves once it listens (it has
