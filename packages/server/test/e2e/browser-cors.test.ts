@@ -7,14 +7,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startHarness, type Harness } from '../support/harness.ts';
+import { chromiumSkip, launchChromium } from './support/chromium.ts';
 
-const executablePath = '/usr/bin/chromium';
-const ci = process.env.CI === 'true' || process.env.CI === '1';
-const missing = !existsSync(executablePath);
 
 /** A page server on its own port, i.e. its own origin. */
 async function pageServer(): Promise<{ origin: string; server: Server }> {
@@ -26,7 +23,7 @@ async function pageServer(): Promise<{ origin: string; server: Server }> {
   return { origin: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server };
 }
 
-describe('CORS in headless Chromium', { skip: missing && !ci ? `no ${executablePath} (apt-get install chromium)` : false }, () => {
+describe('CORS in headless Chromium', { skip: chromiumSkip }, () => {
   let allowed: { origin: string; server: Server };
   let refused: { origin: string; server: Server };
   let h: Harness;
@@ -34,13 +31,12 @@ describe('CORS in headless Chromium', { skip: missing && !ci ? `no ${executableP
   let basic: string;
 
   before(async () => {
-    if (missing) assert.fail(`${executablePath} is missing: CI must install Debian's chromium (.ci/run)`);
     allowed = await pageServer();
     refused = await pageServer();
     h = await startHarness({ cors: { origins: [allowed.origin] } });
     const c = await h.client({ clientId: 'browser-app' });
     basic = h.basic(c.clientId, c.clientSecret).authorization;
-    browser = await chromium.launch({ executablePath, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+    browser = await launchChromium();
   });
 
   after(async () => {

@@ -11,18 +11,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startExampleServer, type ExampleServer } from '../../../../examples/spa/server.ts';
 import { markStale, nextDocument, ready, signInThroughPages, startSignIn } from './support/example-sign-in.ts';
+import { chromiumSkip, launchChromium } from './support/chromium.ts';
 
-const executablePath = '/usr/bin/chromium';
-const ci = process.env.CI === 'true' || process.env.CI === '1';
-const missing = !existsSync(executablePath);
 const artifacts = fileURLToPath(new URL('../../../../.artifacts/browser-sign-in/', import.meta.url));
 
-describe('example SPA in headless Chromium: sign-in through the authorization endpoint', { skip: missing && !ci ? `no ${executablePath} (apt-get install chromium)` : false }, () => {
+describe('example SPA in headless Chromium: sign-in through the authorization endpoint', { skip: chromiumSkip }, () => {
   let app: ExampleServer;
   let browser: Browser;
   let context: BrowserContext;
@@ -34,13 +32,9 @@ describe('example SPA in headless Chromium: sign-in through the authorization en
   const count = (type: string) => app.events.filter((e) => e.type === type).length;
 
   before(async () => {
-    if (missing) assert.fail(`${executablePath} is missing: CI must install Debian's chromium (.ci/run)`);
     mkdirSync(artifacts, { recursive: true });
     app = await startExampleServer({ port: 0 });
-    browser = await chromium.launch({
-      executablePath,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 900, height: 700 } });
     page = await context.newPage();
     page.on('pageerror', (error) => console.error('page error:', error));
